@@ -1,0 +1,65 @@
+"""Chapters are committed clean, listed in the table of contents, and start with the same set-up cell."""
+
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
+
+
+def toc_files():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                files.append(node["file"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+    walk(toc)
+    return files
+
+
+def setup_cell_source():
+    url = CONFIG["repository"]["url"]
+    return ("# Set-up for Colab and Binder: install the course package `book` if this kernel lacks it "
+            "(locally: nothing).\n"
+            "try:\n"
+            "    import book\n"
+            "except ModuleNotFoundError:\n"
+            f'    %pip install --quiet "git+{url}"')
+
+
+def test_there_are_chapters_and_the_toc_lists_each_in_file_name_order():
+    assert CHAPTERS
+    listed = [f for f in toc_files() if f.startswith("chapters/")]
+    assert listed == [f"chapters/{p.stem}" for p in CHAPTERS]
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_chapter_is_committed_without_outputs(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    dirty = [i for i, c in enumerate(nb.cells)
+             if c.cell_type == "code" and (c.outputs or c.execution_count is not None)]
+    assert dirty == [], f"{path.name}: cells {dirty} carry outputs; clear them before committing"
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_chapter_starts_with_title_then_the_setup_cell(path):
+    nb = nbformat.read(path, as_version=4)
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+    first_code = next(c for c in nb.cells if c.cell_type == "code")
+    assert first_code.source == setup_cell_source(), (
+        f"{path.name}: the first code cell must be the set-up cell naming {CONFIG['repository']['url']} "
+        "(the repository URL in _config.yml)")
+    assert "remove-cell" in first_code.metadata.get("tags", [])
