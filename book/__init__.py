@@ -4,7 +4,12 @@ Each module is one idea, taught in its chapter and imported from here by the cha
 
 - ``book.device``   -- where tensors live (CUDA when present, else CPU), chosen in one place;
 - ``book.data``     -- MNIST and Fashion-MNIST as checked tensors, the fast loader, the standard DataLoader;
-- ``book.torchvision_compat`` -- ``import torchvision`` that also works beside a CPU-only torch.
+- ``book.torchvision_compat`` -- ``import torchvision`` that also works beside a CPU-only torch;
+- ``book.softmax``  -- softmax (stable, row-wise, with temperature), log-softmax, entropy;
+- ``book.cross_entropy`` -- the cross-entropy loss from logits and its gradient softmax - one-hot;
+- ``book.monitor``  -- the training monitor: live curves in Jupyter, a static figure in the book, text in scripts;
+- ``book.explorers`` -- the interactive explorers (softmax, cross-entropy, learning rate, decision boundaries);
+- ``book.plots``    -- small plotting helpers (image grids, figures as PNG).
 """
 
 __version__ = "0.1.0"

@@ -1,10 +1,22 @@
-"""Small plotting helpers shared by the chapters (matplotlib only)."""
+"""Small plotting helpers shared by the chapters and widgets (matplotlib only, imported when used)."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 
 import torch
+
+
+def figure_png(fig, dpi: int = 100) -> bytes:
+    """The PNG bytes of a matplotlib Figure, rendered off-screen with Agg (for Image widgets and outputs)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    if fig.canvas is None or not isinstance(fig.canvas, FigureCanvasAgg):
+        FigureCanvasAgg(fig)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
 
 
 def show_images(images: torch.Tensor, titles: Sequence[str] | None = None, ncols: int = 10,

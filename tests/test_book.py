@@ -56,7 +56,7 @@ def rendered_dom(url):
 
 
 def test_build_produces_every_page(built_book):
-    for page in ["intro.html", "chapters/05_data.html", "search.html"]:
+    for page in ["intro.html", "chapters/05_data.html", "chapters/99_widgets_gallery.html", "search.html"]:
         assert (built_book / page).is_file(), page
 
 
@@ -91,3 +91,12 @@ def test_widgets_render_offline(server):
     dom = rendered_dom(f"{server}/chapters/05_data.html")
     assert "widget-dropdown" in dom and "widget-slider" in dom and "fashion-mnist" in dom
     assert "Loading widget" not in dom
+
+
+def test_widgets_gallery_shows_every_widget_and_the_animation(built_book, server):
+    html = (built_book / "chapters" / "99_widgets_gallery.html").read_text()
+    assert html.count('class="anim-buttons"') == 1, "the training animation is missing"
+    dom = rendered_dom(f"{server}/chapters/99_widgets_gallery.html")
+    assert dom.count("widget-image") >= 4, "an explorer did not render its picture from the saved state"
+    assert "Loading widget" not in dom
+    assert "final test accuracy" in dom  # the learning-rate explorer's status line, from its saved state
