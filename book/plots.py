@@ -54,3 +54,35 @@ def show_images(images: torch.Tensor, titles: Sequence[str] | None = None, ncols
         fig.suptitle(suptitle)
     fig.tight_layout()
     return fig
+
+
+def plot_confusion_matrix(matrix: torch.Tensor, classes: Sequence[str], normalize: bool = True, title: str | None = None):
+    """Draw a confusion matrix (rows: true class, columns: predicted) with the count or row share in each cell.
+
+    ``normalize`` shows each row as shares of that true class (the diagonal is then the per-class recall).
+    Returns the matplotlib Figure.
+    """
+    import matplotlib.pyplot as plt
+
+    matrix = matrix.detach().cpu().double()
+    q = len(classes)
+    if matrix.shape != (q, q):
+        raise ValueError(f"expected a {q}x{q} matrix for {q} classes, got shape {tuple(matrix.shape)}")
+    shown = matrix / matrix.sum(1, keepdim=True).clamp(min=1) if normalize else matrix
+    fig, ax = plt.subplots(figsize=(0.62 * q + 2.5, 0.55 * q + 1.8))
+    image = ax.imshow(shown.numpy(), cmap="Blues", vmin=0)
+    for i in range(q):
+        for j in range(q):
+            value = shown[i, j].item()
+            text = f"{value:.2f}" if normalize else f"{int(value)}"
+            ax.text(j, i, text, ha="center", va="center", fontsize=7,
+                    color="white" if value > 0.6 * shown.max().item() else "black")
+    ax.set_xticks(range(q), classes, rotation=45, ha="right")
+    ax.set_yticks(range(q), classes)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    if title:
+        ax.set_title(title)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    fig.tight_layout()
+    return fig
