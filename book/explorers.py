@@ -89,6 +89,13 @@ def _on_change(controls: Sequence, callback: Callable[[], None]) -> None:
         control.observe(lambda change: callback(), names="value")
 
 
+def _logit_sliders(widgets, z: torch.Tensor) -> list:
+    """One slider per logit, over LOGIT_RANGE."""
+    return [widgets.FloatSlider(value=float(v), min=LOGIT_RANGE[0], max=LOGIT_RANGE[1], step=0.1,
+                                description=f"logit z{i}", continuous_update=False, style=_slider_style())
+            for i, v in enumerate(z.tolist())]
+
+
 def _slider_style() -> dict:
     return {"description_width": "initial"}  # the default width cuts descriptions like "learning rate"
 
@@ -148,9 +155,7 @@ def softmax_explorer(logits: Sequence[float] = (2.0, 1.0, 0.1, -1.0), temperatur
     if widgets is None:
         return plot_softmax(z, temperature)
 
-    sliders = [widgets.FloatSlider(value=float(v), min=LOGIT_RANGE[0], max=LOGIT_RANGE[1], step=0.1,
-                                   description=f"logit z{i}", continuous_update=False, style=_slider_style())
-               for i, v in enumerate(z.tolist())]
+    sliders = _logit_sliders(widgets, z)
     t_slider = widgets.FloatLogSlider(value=temperature, base=10, min=math.log10(TEMPERATURE_RANGE[0]),
                                       max=math.log10(TEMPERATURE_RANGE[1]), step=0.01, readout_format=".3g",
                                       description="temperature T", continuous_update=False,
@@ -222,9 +227,7 @@ def cross_entropy_explorer(logits: Sequence[float] = (1.0, 2.0, 0.5), true_class
     if widgets is None:
         return plot_cross_entropy(z, true_class)
 
-    sliders = [widgets.FloatSlider(value=float(v), min=LOGIT_RANGE[0], max=LOGIT_RANGE[1], step=0.1,
-                                   description=f"logit z{i}", continuous_update=False, style=_slider_style())
-               for i, v in enumerate(z.tolist())]
+    sliders = _logit_sliders(widgets, z)
     true = widgets.Dropdown(options=[(f"class {i}", i) for i in range(len(z))], value=int(true_class),
                             description="true class", style=_slider_style())
 
