@@ -361,6 +361,8 @@ def plot_learning_curves(history: Sequence[dict], title: str | None = None) -> F
     The loss axis turns logarithmic when the losses span more than a factor 50 (a large learning rate), so
     the small ones stay readable; a diverged run is marked in red.
     """
+    from matplotlib.ticker import MaxNLocator
+
     if not history:
         raise ValueError("expected a non-empty history, as returned by train_softmax_regression")
     epochs = [row["epoch"] for row in history]
@@ -386,7 +388,7 @@ def plot_learning_curves(history: Sequence[dict], title: str | None = None) -> F
     for ax in (ax_loss, ax_acc):
         ax.set_xlabel("epoch")
         ax.set_xlim(0.5, max(epochs) + 0.5)
-        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
     if title:

@@ -149,3 +149,79 @@ def test_learning_rate_and_boundary_explorers_retrain_on_change(monkeypatch):
     before = image_of(box).value
     next(w for w in box.children if isinstance(w, ipywidgets.Dropdown)).value = "moons"
     assert image_of(box).value != before
+
+
+def test_in_kernel_needs_a_shell_with_a_kernel(monkeypatch):
+    import IPython
+
+    class Shell:  # terminal IPython: a shell, but no kernel to talk to a frontend
+        pass
+
+    kernel_shell = Shell()
+    kernel_shell.kernel = object()
+    for shell, expected in ((None, False), (Shell(), False), (kernel_shell, True)):
+        monkeypatch.setattr(IPython, "get_ipython", lambda: shell)
+        assert explorers.in_kernel() is expected
+
+
+def test_without_ipywidgets_a_kernel_still_gets_a_figure(monkeypatch):
+    import sys
+
+    from matplotlib.figure import Figure
+
+    monkeypatch.setattr(explorers, "in_kernel", lambda: True)
+    monkeypatch.setitem(sys.modules, "ipywidgets", None)  # makes `import ipywidgets` raise ImportError
+    assert isinstance(explorers.softmax_explorer(), Figure)
+
+
+def test_slow_explorers_outside_a_kernel_return_static_figures():
+    from matplotlib.figure import Figure
+
+    fig = explorers.learning_rate_explorer(lr=0.1, batch_size=1024, epochs=1)
+    assert isinstance(fig, Figure) and len(fig.get_axes()) == 2
+    fig = explorers.decision_boundary_explorer(kind="blobs", hidden=4)
+    assert isinstance(fig, Figure) and len(fig.get_axes()) == 2
+
+
+def test_learning_rate_explorer_redraws_its_image(monkeypatch):
+    import ipywidgets
+
+    monkeypatch.setattr(explorers, "in_kernel", lambda: True)
+    box = explorers.learning_rate_explorer(lr=0.1, batch_size=1024, epochs=1)
+    before = image_of(box).value
+    next(w for w in box.children if isinstance(w, ipywidgets.Dropdown)).value = 256
+    assert image_of(box).value != before and image_of(box).value[:4] == b"\x89PNG"
+
+
+def test_a_nan_loss_stops_training_without_raising(subset):
+    X, y, X_test, y_test = subset
+    X = X.clone()
+    X[0, 0] = math.nan  # one bad pixel poisons the weights at the first step that sees it
+    history = train_softmax_regression(X, y, X_test, y_test, lr=0.1, batch_size=256, epochs=5)
+    assert len(history) == 1 and history[0]["diverged"] and math.isnan(history[0]["train_loss"])
+    assert len(plot_learning_curves(history).get_axes()) == 2
+
+
+def test_learning_curves_mark_divergence_and_count_epochs_in_whole_numbers(subset):
+    history = train_softmax_regression(*subset, lr=1e4, batch_size=256, epochs=3)
+    fig = plot_learning_curves(history)
+    loss_panel = fig.get_axes()[0]
+    assert any("diverged" in text.get_text() for text in loss_panel.texts)
+    fig.canvas.draw()
+    ticks = [t for t in loss_panel.get_xticks() if loss_panel.get_xlim()[0] <= t <= loss_panel.get_xlim()[1]]
+    assert ticks and all(float(t).is_integer() for t in ticks)
+
+
+def test_training_refuses_labels_that_are_not_class_indices(subset):
+    X, y, X_test, y_test = subset
+    with pytest.raises(ValueError, match="class indices"):
+        train_softmax_regression(X, -y - 1, X_test, y_test, lr=0.1, batch_size=64, epochs=1)
+
+
+def test_importing_the_module_loads_neither_matplotlib_nor_ipywidgets():
+    import subprocess
+    import sys
+
+    code = "import sys, book.explorers; print('matplotlib' in sys.modules, 'ipywidgets' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
