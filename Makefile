@@ -8,6 +8,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8000
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# Idle OpenMP threads sleep instead of spinning: on a 2-core machine shared by a notebook kernel and its
+# client, spinning threads can make torch 10-50x slower.
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: help setup venv data web-assets browser book serve lab test lock clean
 

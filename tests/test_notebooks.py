@@ -63,3 +63,22 @@ def test_chapter_starts_with_title_then_the_setup_cell(path):
         f"{path.name}: the first code cell must be the set-up cell naming {CONFIG['repository']['url']} "
         "(the repository URL in _config.yml)")
     assert "remove-cell" in first_code.metadata.get("tags", [])
+
+
+# Chapters that implement something `book` also holds end that part with a cell asserting the two agree;
+# nbval executes those cells, so a drift between a chapter and the package fails the tests.
+CHECKED_AGAINST_BOOK = {
+    "02_softmax": ["book.softmax"],
+    "03_cross_entropy": ["book.cross_entropy"],
+    "06_softmax_scratch": ["book.train"],
+    "08_mlp": ["book.mlp"],
+}
+
+
+@pytest.mark.parametrize("stem, modules", sorted(CHECKED_AGAINST_BOOK.items()))
+def test_chapter_checks_its_own_code_against_book(stem, modules):
+    nb = nbformat.read(ROOT / "chapters" / f"{stem}.ipynb", as_version=4)
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    for module in modules:
+        assert any("assert" in src and module.split(".")[1] in src for src in code), (
+            f"{stem}: no cell asserts that the chapter's code agrees with {module}")
