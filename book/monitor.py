@@ -31,7 +31,7 @@ import contextlib
 import math
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 from book.plots import figure_png
 
@@ -456,10 +456,3 @@ class WidgetView(SilentView):
             for part in (getattr(widget, "layout", None), getattr(widget, "style", None), widget):
                 if part is not None:
                     part.close()  # no leftover widget state in the saved notebook
-
-
-def monitored(iterable: Iterable, monitor: TrainingMonitor) -> Iterable:
-    """Yield from ``iterable``, calling ``monitor.step()`` after each item (a progress bar for any loop)."""
-    for item in iterable:
-        yield item
-        monitor.step()
