@@ -9,7 +9,18 @@ Each module is one idea, taught in its chapter and imported from here by the cha
 - ``book.cross_entropy`` -- the cross-entropy loss from logits and its gradient softmax - one-hot;
 - ``book.monitor``  -- the training monitor: live curves in Jupyter, a static figure in the book, text in scripts;
 - ``book.explorers`` -- the interactive explorers (softmax, cross-entropy, learning rate, decision boundaries);
-- ``book.plots``    -- small plotting helpers (image grids, figures as PNG).
+- ``book.plots``    -- small plotting helpers (image grids, figures as PNG);
+- ``book.train``    -- the training loop of chapter 06, tested: Accumulator, evaluate, sgd, train, predict;
+- ``book.mlp``      -- the multilayer perceptron of chapter 08, saving and loading its state.
+
+Exercises and grading (``exercises/``):
+
+- ``book.questions`` -- the learner's side: ``q1.check(answer)``, ``q1.hint()``, ``q1.solution()``;
+- ``book.checks``   -- one module of checkers per exercise (``book.checks.catalog`` is generated);
+- ``book.exercise_cells`` -- which cell of an exercise notebook is an answer, a check, or fixed text;
+- ``book.make_exercises`` -- learner notebooks generated from ``exercises/solutions/``;
+- ``book.nbval_outcomes`` -- a pytest plugin recording each cell's outcome under nbval;
+- ``book.grade``    -- the grader: ``python -m book.grade NOTEBOOK|FOLDER``.
 """
 
 __version__ = "0.1.0"

@@ -1,0 +1,106 @@
+"""Building blocks of checkers: call the learner's code, compare what it returns, say precisely what is wrong.
+
+Every helper raises :class:`book.questions.Incorrect` (or ``NotAttempted``) with a message that names the input
+and what was expected of the output -- a shape, a property, a value on a small case -- never the code.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.overrides import TorchFunctionMode
+
+from book.questions import STUB_MESSAGE, Incorrect, NotAttempted
+
+
+def show(value, digits: int = 4) -> str:
+    """A short, readable rendering of an input or output for a message (small tensors in full)."""
+    if isinstance(value, torch.Tensor):
+        if value.numel() <= 20:
+            if value.is_floating_point():
+                flat = value.detach().cpu().double().flatten().tolist()
+                text = ", ".join(f"{v:.{digits}g}" for v in flat)
+                if value.dim() == 2:
+                    rows = [", ".join(f"{v:.{digits}g}" for v in row) for row in value.detach().cpu().double().tolist()]
+                    return "[" + ", ".join(f"[{r}]" for r in rows) + "]"
+                return f"[{text}]" if value.dim() else text
+            return str(value.detach().cpu().tolist())
+        return f"a tensor of shape {tuple(value.shape)}"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return repr(value)
+
+
+def callable_answer(fn, name: str):
+    if not callable(fn):
+        raise Incorrect(f"`{name}` should be a function, but it is {type(fn).__name__} {show(fn)}")
+
+
+def call(fn, *args, name: str, on: str | None = None, **kwargs):
+    """``fn(*args, **kwargs)``; a stub's NotImplementedError means *not attempted*, any other error is reported
+    with the input it happened on. KeyboardInterrupt (the grader's timeout) is never caught."""
+    callable_answer(fn, name)
+    try:
+        return fn(*args, **kwargs)
+    except NotImplementedError as exc:
+        raise NotAttempted(f"`{name}` still raises NotImplementedError"
+                           + ("" if STUB_MESSAGE in str(exc) else f" ({exc})") + ".") from None
+    except (Incorrect, NotAttempted):
+        raise
+    except Exception as exc:
+        where = f" on {on}" if on else ""
+        raise Incorrect(f"`{name}`{where} raised {type(exc).__name__}: {exc}") from None
+
+
+def expect_tensor(out, shape: tuple, name: str, on: str) -> torch.Tensor:
+    """``out`` must be a floating-point tensor of ``shape``."""
+    if not isinstance(out, torch.Tensor):
+        raise Incorrect(f"on {on}, `{name}` returned {type(out).__name__}, expected a tensor of shape {shape}")
+    if tuple(out.shape) != tuple(shape):
+        raise Incorrect(f"on {on}, `{name}` returned shape {tuple(out.shape)}, expected {tuple(shape)}")
+    if not out.is_floating_point():
+        raise Incorrect(f"on {on}, `{name}` returned a tensor of {out.dtype}, expected floating point numbers")
+    return out
+
+
+def expect_finite(out: torch.Tensor, name: str, on: str, why: str = "") -> None:
+    bad = ~torch.isfinite(out.detach())
+    if bad.any():
+        kinds = sorted({"nan" if v != v else ("inf" if v > 0 else "-inf") for v in out.detach()[bad].tolist()})
+        raise Incorrect(f"on {on}, `{name}` returned {' and '.join(kinds)} ({int(bad.sum())} of {out.numel()} "
+                        f"entries: {show(out)})" + (f"; {why}" if why else ""))
+
+
+def expect_close(out: torch.Tensor, expected: torch.Tensor, name: str, on: str, rtol: float = 1e-4,
+                 atol: float = 1e-6, why: str = "") -> None:
+    """Values must agree with the expected ones within tolerances; the message shows both on this input."""
+    got = out.detach().to(torch.float64)
+    want = expected.detach().to(torch.float64)
+    if not torch.allclose(got, want, rtol=rtol, atol=atol):
+        largest = (got - want).abs().max().item()
+        shown = f"{show(out)}, expected {show(expected)}" if expected.numel() <= 20 else \
+            f"values off by up to {largest:.3g}"
+        raise Incorrect(f"on {on}, `{name}` returned {shown}" + (f"; {why}" if why else ""))
+
+
+def expect_unchanged(before: torch.Tensor, after: torch.Tensor, name: str, what: str = "its input") -> None:
+    if not torch.equal(before, after):
+        raise Incorrect(f"`{name}` changed {what} in place; compute the result in new tensors instead")
+
+
+class Forbidden(TorchFunctionMode):
+    """Inside ``with Forbidden({"softmax"}, "softmax", "write it from exp, max and sum")``, calling a torch function
+    or tensor method of one of those names reports the answer as incorrect (the exercise asks to write it)."""
+
+    def __init__(self, names: set[str], name: str, instead: str):
+        super().__init__()
+        self.names, self.name, self.instead = set(names), name, instead
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        called = getattr(func, "__name__", "")
+        if called in self.names:
+            raise Incorrect(f"`{self.name}` calls PyTorch's `{called}`: this exercise asks you to {self.instead}")
+        return func(*args, **(kwargs or {}))
+
+
+def forbid(names, name: str, instead: str) -> Forbidden:
+    return Forbidden(set(names), name, instead)

@@ -1,0 +1,158 @@
+"""Checks of exercise 01: softmax -- stable, row by row over a batch, with a temperature; entropy."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from book.checks.common import call, expect_close, expect_finite, expect_tensor, expect_unchanged, forbid, show
+from book.questions import Incorrect, Question
+
+EXERCISE = "01_softmax"
+TITLE = "Softmax: stable, batched, with a temperature"
+PASS_MARK = 0.6
+
+SOFTMAX_FUNCTIONS = {"softmax", "log_softmax", "_softmax", "_log_softmax", "logsumexp", "special_logsumexp",
+                     "softmin"}
+WRITE_IT = "write it yourself from exp, max and sum"
+
+
+def reference(Z: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    Z = Z.double()
+    E = (Z - Z.amax(dim=dim, keepdim=True)).exp()
+    return E / E.sum(dim=dim, keepdim=True)
+
+
+def run(fn, name, *args, **kwargs):
+    """Call the learner's function with PyTorch's own softmax ruled out, and the inputs guarded against change."""
+    copies = [a.clone() if isinstance(a, torch.Tensor) else a for a in args]
+    on = show(args[0]) if len(args) == 1 else ", ".join(show(a) for a in args)
+    with forbid(SOFTMAX_FUNCTIONS, name, WRITE_IT):
+        out = call(fn, *args, name=name, on=on, **kwargs)
+    for before, after in zip(copies, args):
+        if isinstance(before, torch.Tensor):
+            expect_unchanged(before, after, name)
+    return out
+
+
+def check_softmax(softmax):
+    """q1: softmax of one vector, stable for large and very negative logits."""
+    name = "softmax"
+    z = torch.tensor([1.0, 2.0, 3.0])
+    out = expect_tensor(run(softmax, name, z), (3,), name, show(z))
+    expect_finite(out, name, show(z))
+    if abs(out.sum().item() - 1) > 1e-5:
+        raise Incorrect(f"on {show(z)}, `{name}` returned {show(out)}, which sums to {out.sum().item():.4g}, not 1")
+    expect_close(out, reference(z), name, show(z))
+    for z, why in [(torch.tensor([1000.0, 1001.0, 1002.0]), "exp(1000) overflows: it is inf in float32"),
+                   (torch.tensor([-1000.0, -1001.0, -1002.0]),
+                    "exp(-1000) underflows to 0 in float32, and 0 / 0 is nan")]:
+        out = expect_tensor(run(softmax, name, z), (3,), name, show(z))
+        expect_finite(out, name, show(z), why)
+        expect_close(out, reference(z), name, show(z), why=why)
+    z = torch.randn(10, generator=torch.Generator().manual_seed(1)) * 5
+    expect_close(expect_tensor(run(softmax, name, z), (10,), name, "10 random logits"), reference(z), name,
+                 "10 random logits")
+
+
+def check_softmax_rows(softmax_rows):
+    """q2: row-wise softmax of a batch (n, q), each row shifted by its own maximum."""
+    name = "softmax_rows"
+    Z = torch.tensor([[1.0, 2.0, 3.0], [1.0, 1.0, 1.0]])
+    out = expect_tensor(run(softmax_rows, name, Z), (2, 3), name, show(Z))
+    expect_finite(out, name, show(Z))
+    rows, cols = out.double().sum(dim=1), out.double().sum(dim=0)
+    if not torch.allclose(rows, torch.ones_like(rows), atol=1e-5):
+        extra = " (its columns do: it normalised along the wrong dimension)" if torch.allclose(
+            cols, torch.ones_like(cols), atol=1e-5) else ""
+        raise Incorrect(f"on {show(Z)}, the rows of what `{name}` returned sum to {show(rows.float())}, "
+                        f"not to 1{extra}")
+    expect_close(out, reference(Z), name, show(Z))
+    Z = torch.tensor([[0.0, 1.0, 2.0], [1000.0, 1001.0, 1002.0]])
+    out = expect_tensor(run(softmax_rows, name, Z), (2, 3), name, show(Z))
+    expect_finite(out, name, show(Z), "its two rows live at very different scales, and each row needs its own shift")
+    expect_close(out, reference(Z), name, show(Z), why="each row must be the softmax of that row alone")
+    for shape in [(1, 5), (7, 10)]:
+        Z = torch.randn(shape, generator=torch.Generator().manual_seed(2)) * 3
+        on = f"a batch of shape {shape}"
+        expect_close(expect_tensor(run(softmax_rows, name, Z), shape, name, on), reference(Z), name, on)
+
+
+def check_softmax_temperature(softmax_temperature):
+    """q3: softmax(Z / T) row by row; a large T flattens, a small T sharpens; T <= 0 raises ValueError."""
+    name = "softmax_temperature"
+    Z = torch.tensor([[1.0, 2.0, 3.0], [0.5, 0.0, -0.5]])
+    for T in (1.0, 2.0, 0.5):
+        on = f"{show(Z)} with T = {T}"
+        out = expect_tensor(run(softmax_temperature, name, Z, T), (2, 3), name, on)
+        expect_finite(out, name, on)
+        if T != 1 and torch.allclose(out.double(), reference(Z * T), atol=1e-5):
+            raise Incorrect(f"on {on}, `{name}` multiplied the logits by T: a larger T must make the "
+                            "distribution flatter, not sharper")
+        expect_close(out, reference(Z / T), name, on)
+    on = f"{show(Z)} with T = 0.001"
+    out = expect_tensor(run(softmax_temperature, name, Z, 0.001), (2, 3), name, on)
+    expect_finite(out, name, on, "dividing by a small T makes the logits huge, so the shift matters here too")
+    expect_close(out, reference(Z / 0.001), name, on)
+    on = f"{show(Z)} with T = 1000"
+    out = expect_tensor(run(softmax_temperature, name, Z, 1000.0), (2, 3), name, on)
+    expect_close(out, reference(Z / 1000.0), name, on, why="a very large T should give almost uniform rows")
+    for T in (0.0, -1.0):
+        try:
+            with forbid(SOFTMAX_FUNCTIONS, name, WRITE_IT):
+                softmax_temperature(Z.clone(), T)
+        except ValueError:
+            continue
+        except NotImplementedError:
+            raise
+        except Exception as exc:
+            raise Incorrect(f"with T = {T}, `{name}` raised {type(exc).__name__}; raise a ValueError that says "
+                            "the temperature must be positive") from None
+        raise Incorrect(f"with T = {T}, `{name}` returned a result; a temperature must be positive, so raise a "
+                        "ValueError that says so")
+
+
+def check_entropy(entropy):
+    """q4: entropy in nats of each row of a batch of distributions, with 0 log 0 taken as 0."""
+    name = "entropy"
+    P = torch.full((1, 4), 0.25)
+    out = expect_tensor(run(entropy, name, P), (1,), name, show(P))
+    expect_finite(out, name, show(P))
+    if abs(out.item() - 2.0) < 1e-4:
+        raise Incorrect(f"on the uniform row {show(P)}, `{name}` returned 2, the entropy in bits; "
+                        "measure it in nats (natural logarithm)")
+    if abs(out.item() + math.log(4)) < 1e-4:
+        raise Incorrect(f"on the uniform row {show(P)}, `{name}` returned {out.item():.4g}: "
+                        "an entropy is never negative (check the sign)")
+    expect_close(out, torch.tensor([math.log(4)]), name, f"the uniform row {show(P)}")
+    P = torch.tensor([[0.0, 1.0, 0.0], [0.5, 0.5, 0.0]])
+    out = expect_tensor(run(entropy, name, P), (2,), name, show(P))
+    expect_finite(out, name, show(P), "a probability of exactly 0 must add nothing (0 log 0 counts as 0)")
+    expect_close(out, torch.tensor([0.0, math.log(2)]), name, show(P))
+    P = reference(torch.randn(6, 5, generator=torch.Generator().manual_seed(3))).float()
+    expect_close(expect_tensor(run(entropy, name, P), (6,), name, "6 random rows of 5 probabilities"),
+                 -(P.double() * P.double().log()).sum(dim=1), name, "6 random rows of 5 probabilities")
+
+
+q1 = Question(EXERCISE, "q1", "Stable softmax of a vector", 2, check_softmax, hints=[
+    "softmax(z)_j = exp(z_j) / sum_k exp(z_k). What does exp(1000) give in float32?",
+    "Adding the same constant c to every logit does not change the softmax: the factor exp(c) cancels. "
+    "Which c keeps every exponent at most 0?",
+    "Subtract z.max() from z before exp; then divide by the sum.",
+])
+q2 = Question(EXERCISE, "q2", "Softmax of every row of a batch", 2, check_softmax_rows, hints=[
+    "Each row is its own distribution: the maximum, the exponentials' sum and the division are per row.",
+    "Z.amax(dim=1, keepdim=True) and E.sum(dim=1, keepdim=True) keep a column of shape (n, 1) that broadcasts "
+    "against (n, q).",
+])
+q3 = Question(EXERCISE, "q3", "Softmax with a temperature", 2, check_softmax_temperature, hints=[
+    "softmax(Z / T): T = 1 is the plain softmax; a large T flattens the rows, a small T sharpens them.",
+    "Check T first (math.isfinite(T) and T > 0, else raise ValueError), then reuse softmax_rows on Z / T.",
+])
+q4 = Question(EXERCISE, "q4", "Entropy of each row", 2, check_entropy, hints=[
+    "H(p) = -sum_j p_j log p_j, in nats (torch.log is the natural logarithm), one number per row.",
+    "0 * log(0) is 0 * (-inf) = nan in floating point, but the term of a zero probability counts as 0: "
+    "torch.special.xlogy(p, p) computes p log p with exactly that convention.",
+])
+QUESTIONS = [q1, q2, q3, q4]

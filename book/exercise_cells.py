@@ -1,0 +1,194 @@
+"""The cell format of exercise notebooks: which cell is which, and how an answer becomes a stub.
+
+A solutions notebook (``exercises/solutions/<id>.ipynb``) names its exercise in the notebook metadata,
+``metadata["exercise"] = {"id": "<id>"}``, and marks cells in their metadata:
+
+- ``{"role": "answer", "question": "q1"}`` -- the code the learner writes. The model answer sits between the
+  lines ``### BEGIN SOLUTION`` and ``### END SOLUTION``; the learner gets a stub in its place;
+- ``{"role": "check", "question": "q1"}`` -- the check, right after the question's answer cell(s), e.g.
+  ``q1.check(softmax)``; the grader always runs the pristine version of it;
+- ``{"role": "solution-only"}`` -- a cell left out of the learner notebook (e.g. a banner saying these are
+  the solutions).
+
+Every other cell (instructions, imports, data) is *context*: the grader restores it from the pristine notebook.
+
+The stub of a block whose lines are all simple assignments ``name = value`` is ``name = ____`` (the blank from
+:mod:`book.questions`); any other block becomes ``raise NotImplementedError("write your answer here")`` at the
+block's indentation. Both count as *not attempted*.
+
+Notebooks are handled as plain JSON dicts (the nbformat 4 layout), not with ``nbformat``: importing nbformat
+pulls in jsonschema's format checkers, which take seconds to import, and the grader must start fast.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+
+from book.questions import STUB_MESSAGE
+
+BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+ANSWER, CHECK, SOLUTION_ONLY = "answer", "check", "solution-only"
+ROLES = (ANSWER, CHECK, SOLUTION_ONLY)
+ASSIGNMENT = re.compile(r"^(?P<indent>\s*)(?P<targets>[A-Za-z_]\w*(\s*,\s*[A-Za-z_]\w*)*)\s*=(?!=)")
+
+
+class ExerciseFormatError(ValueError):
+    """A solutions or submitted notebook does not follow the exercise format; the message says where."""
+
+
+def source_text(source) -> str:
+    """A cell's source as one string (files store it as a list of lines)."""
+    return "".join(source) if isinstance(source, list) else source
+
+
+def normalise(nb: dict) -> dict:
+    """``nb`` with every cell's source as one string, in place; a ValueError if it is not an nbformat 4 notebook."""
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list) or nb.get("nbformat") != 4:
+        raise ValueError("not an nbformat 4 notebook: expected a JSON object with 'nbformat': 4 and a 'cells' list")
+    for cell in nb["cells"]:
+        if not isinstance(cell, dict) or "cell_type" not in cell:
+            raise ValueError("not an nbformat 4 notebook: a cell is not an object with a 'cell_type'")
+        cell["source"] = source_text(cell.get("source", ""))
+        if not isinstance(cell.get("metadata"), dict):
+            cell["metadata"] = {}
+    return nb
+
+
+def exercise_id(nb) -> str | None:
+    meta = nb.get("metadata")
+    meta = meta.get("exercise") if isinstance(meta, dict) else None
+    return meta.get("id") if isinstance(meta, dict) else None
+
+
+def role(cell) -> tuple[str | None, str | None]:
+    """(role, question id) of a cell; (None, None) for context cells."""
+    meta = cell.get("metadata", {}).get("exercise")
+    if not isinstance(meta, dict) or meta.get("role") not in ROLES:
+        return None, None
+    return meta["role"], meta.get("question")
+
+
+def blocks(source: str, where: str = "cell") -> list[tuple[int, int]]:
+    """(begin line, end line) index pairs of the solution blocks in ``source``; unbalanced markers raise."""
+    found, start = [], None
+    for i, line in enumerate(source.splitlines()):
+        marker = line.strip()
+        if marker == BEGIN:
+            if start is not None:
+                raise ExerciseFormatError(f"{where}: line {i + 1} opens a solution block inside another one "
+                                          f"(a {END!r} is missing above it)")
+            start = i
+        elif marker == END:
+            if start is None:
+                raise ExerciseFormatError(f"{where}: line {i + 1} closes a solution block that was never opened")
+            found.append((start, i))
+            start = None
+    if start is not None:
+        raise ExerciseFormatError(f"{where}: the solution block opened on line {start + 1} is never closed "
+                                  f"with {END!r}")
+    return found
+
+
+def stub(block_lines: list[str], indent: str) -> list[str]:
+    """What the learner sees instead of the model answer ``block_lines``."""
+    code = [line for line in block_lines if line.strip() and not line.strip().startswith("#")]
+    matches = [ASSIGNMENT.match(line) for line in code]
+    if code and all(m and m.group("indent") == indent for m in matches):
+        names = [n.strip() for m in matches for n in m.group("targets").split(",")]
+        return [f"{indent}{n} = ____" for n in names]
+    return [f"{indent}# YOUR CODE HERE", f'{indent}raise NotImplementedError("{STUB_MESSAGE}")']
+
+
+def learner_source(source: str, where: str = "cell") -> str:
+    """The answer cell's source with every solution block replaced by its stub."""
+    lines = source.splitlines()
+    out, last = [], 0
+    for begin, end in blocks(source, where):
+        indent = re.match(r"\s*", lines[begin]).group(0)
+        out += lines[last:begin] + stub(lines[begin + 1:end], indent)
+        last = end + 1
+    return "\n".join(out + lines[last:])
+
+
+def solution_source(source: str) -> str:
+    """The answer cell's source with the marker lines removed: the model answer as a learner would write it."""
+    return "\n".join(line for line in source.splitlines() if line.strip() not in (BEGIN, END))
+
+
+def questions_in(nb) -> list[str]:
+    """The question ids of a notebook, in the order of their check cells."""
+    return [q for r, q in map(role, nb["cells"]) if r == CHECK]
+
+
+def check_structure(nb, where: str) -> None:
+    """The notebook follows the format (solution blocks aside): every question has answer cell(s), then one check
+    cell right after them; markers only in answer cells of solutions."""
+    if not exercise_id(nb):
+        raise ExerciseFormatError(f"{where}: the notebook metadata has no exercise id (metadata['exercise']['id'])")
+    seen_check, last_answer = set(), {}
+    code_cells = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    for i, cell in enumerate(code_cells):
+        r, q = role(cell)
+        if r in (ANSWER, CHECK) and not q:
+            raise ExerciseFormatError(f"{where}: code cell {i} is marked {r!r} but names no question")
+        if r == ANSWER:
+            if q in seen_check:
+                raise ExerciseFormatError(f"{where}: an answer cell of {q} comes after its check cell")
+            last_answer[q] = i
+        elif r == CHECK:
+            if q in seen_check:
+                raise ExerciseFormatError(f"{where}: {q} has two check cells")
+            if q not in last_answer:
+                raise ExerciseFormatError(f"{where}: the check cell of {q} has no answer cell before it")
+            if last_answer[q] != i - 1:
+                raise ExerciseFormatError(f"{where}: the check cell of {q} must come right after its answer cell")
+            if not cell["source"].lstrip().startswith(f"{q}.check("):
+                raise ExerciseFormatError(f"{where}: the check cell of {q} must start with {q}.check(...)")
+            seen_check.add(q)
+        elif BEGIN in cell["source"] or END in cell["source"]:
+            raise ExerciseFormatError(f"{where}: code cell {i} holds solution markers but is not an answer cell")
+    missing = sorted(set(last_answer) - seen_check)
+    if missing:
+        raise ExerciseFormatError(f"{where}: no check cell for {', '.join(missing)}")
+
+
+def learner_notebook(solution_nb: dict, where: str = "solutions notebook") -> dict:
+    """The learner notebook made from a solutions notebook: stubs for answers, no solution-only cells, no
+    outputs."""
+    check_structure(solution_nb, where)
+    nb = copy.deepcopy(solution_nb)
+    cells = []
+    for cell in nb["cells"]:
+        r, q = role(cell)
+        if r == SOLUTION_ONLY:
+            continue
+        if cell["cell_type"] == "code":
+            if r == ANSWER:
+                if not blocks(cell["source"], f"{where}, answer cell of {q}"):
+                    raise ExerciseFormatError(f"{where}: the answer cell of {q} has no {BEGIN!r} ... {END!r} block")
+                cell["source"] = learner_source(cell["source"], f"{where}, answer cell of {q}")
+            cell["outputs"] = []
+            cell["execution_count"] = None
+        cells.append(cell)
+    nb["cells"] = cells
+    blanks = any(role(c)[0] == ANSWER and "= ____" in c["source"] for c in cells)
+    if blanks and not any(role(c)[0] is None and "____" in c["source"] for c in cells if c["cell_type"] == "code"):
+        raise ExerciseFormatError(f"{where}: its stubs use the blank ____; import it in a set-up cell "
+                                  "(from book.questions import ____)")
+    return nb
+
+
+def read_notebook(path) -> dict:
+    """A notebook file as a dict with string sources (see :func:`normalise`)."""
+    with open(path, encoding="utf-8") as f:
+        return normalise(json.load(f))
+
+
+def notebook_text(nb: dict) -> str:
+    """The text of ``nb`` exactly as nbformat writes it (sources as lists of lines, keys sorted, indent 1)."""
+    on_disk = copy.deepcopy(nb)
+    for cell in on_disk["cells"]:
+        cell["source"] = source_text(cell["source"]).splitlines(keepends=True)
+    return json.dumps(on_disk, sort_keys=True, indent=1, ensure_ascii=False, separators=(",", ": ")) + "\n"
