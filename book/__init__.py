@@ -11,7 +11,9 @@ Each module is one idea, taught in its chapter and imported from here by the cha
 - ``book.explorers`` -- the interactive explorers (softmax, cross-entropy, learning rate, decision boundaries);
 - ``book.plots``    -- small plotting helpers (image grids, figures as PNG);
 - ``book.train``    -- the training loop of chapter 06, tested: Accumulator, evaluate, sgd, train, predict;
-- ``book.mlp``      -- the multilayer perceptron of chapter 08, saving and loading its state.
+- ``book.mlp``      -- the multilayer perceptron of chapter 08, saving and loading its state;
+- ``book.otto``     -- the Otto-style tabular data set of chapter 09, with its exact Bayes-optimal log loss;
+- ``book.kaggle``   -- Kaggle's multi-class log loss, Otto CSV files, submissions and their scoring.
 
 Exercises and grading (``exercises/``):
 
@@ -22,5 +24,12 @@ Exercises and grading (``exercises/``):
 - ``book.nbval_outcomes`` -- a pytest plugin recording each cell's outcome under nbval;
 - ``book.grade``    -- the grader: ``python -m book.grade NOTEBOOK|FOLDER``.
 """
+
+import os
+
+# Idle OpenMP threads should sleep, not spin: on a 2-core laptop or CI machine shared by a notebook kernel and its
+# client, spinning threads made torch 10-20x slower (measured by book.bench). It only takes effect when `book` is
+# imported before torch, which every chapter's set-up cell does; an explicit setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
