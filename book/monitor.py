@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 import sys
 import time
 from collections.abc import Mapping
@@ -162,6 +163,23 @@ def _costed(method):
     return wrapper
 
 
+# matplotlib's player draws its buttons with Font Awesome 4 fetched from a CDN: offline (the built book) that is a
+# blocked request and, where no other Font Awesome is loaded, blank buttons. Plain text symbols need no font.
+PLAYER_SYMBOLS = {
+    "fa fa-minus": "\u2212", "fa fa-fast-backward": "\u23ee\ufe0e", "fa fa-step-backward": "\u25c1",
+    "fa fa-play fa-flip-horizontal": "\u25c0\ufe0e", "fa fa-pause": "\u275a\u275a", "fa fa-play": "\u25b6\ufe0e",
+    "fa fa-step-forward": "\u25b7", "fa fa-fast-forward": "\u23ed\ufe0e", "fa fa-plus": "+",
+}
+
+
+def offline_player(html: str) -> str:
+    """matplotlib's ``to_jshtml`` output without its Font Awesome stylesheet link, buttons as text symbols."""
+    html = re.sub(r'<link rel="stylesheet"\s+href="https?://[^"]*font-awesome[^"]*">', "", html)
+    for icon, symbol in PLAYER_SYMBOLS.items():
+        html = html.replace(f'<i class="{icon}"></i>', f'<span aria-hidden="true">{symbol}</span>')
+    return html
+
+
 class TrainingMonitor:
     """Collects per-step and per-epoch numbers from a training loop and shows them as training goes.
 
@@ -282,7 +300,7 @@ class TrainingMonitor:
         anim = FuncAnimation(fig, lambda k: self.figure(upto=k + 1, xmax=xmax, ylims=ylims, fig=fig),
                              frames=len(self.history), interval=1000 / fps, blit=False, repeat=False)
         fig.set_dpi(dpi)
-        return HTML(anim.to_jshtml(fps=fps, default_mode="once"))
+        return HTML(offline_player(anim.to_jshtml(fps=fps, default_mode="once")))
 
     def final_png(self) -> bytes:
         """The static figure a run ends with; its drawing time is kept apart in ``final_figure_seconds``."""

@@ -1,63 +1,23 @@
-"""The book builds with -W (a failing cell fails it) and renders offline in headless Chromium."""
+"""The book builds with -W (a failing cell fails it), holds every page of the table of contents, serves its
+browser assets itself, and has no broken internal link or anchor. (How the pages render in a browser:
+tests/test_book_e2e.py; both use the session's one build, see conftest.py.)"""
 
-import functools
-import http.server
 import re
-import shutil
-import subprocess
-import sys
-import tempfile
-import threading
 from pathlib import Path
 
 import pytest
 
+import book_site  # scripts/, put on sys.path by conftest.py
+
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+PAGES = book_site.toc_pages(ROOT)
 
 
-@pytest.fixture(scope="module")
-def built_book(tmp_path_factory):
-    out = tmp_path_factory.mktemp("book")
-    jb = Path(sys.executable).parent / "jupyter-book"
-    result = subprocess.run([str(jb), "build", str(ROOT), "-W", "-n", "--keep-going", "--path-output", str(out)],
-                            capture_output=True, text=True, timeout=1500)
-    assert result.returncode == 0, f"book build failed:\n{result.stdout[-5000:]}\n{result.stderr[-5000:]}"
-    return out / "_build" / "html"
-
-
-@pytest.fixture(scope="module")
-def server(built_book):
-    handler = functools.partial(QuietHandler, directory=str(built_book))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-def rendered_dom(url):
-    """The page's DOM after its scripts ran, in headless Chromium with every other host unreachable."""
-    if CHROMIUM is None:
-        pytest.fail("chromium is not installed: run `make browser` (apt-get install chromium)")
-    with tempfile.TemporaryDirectory() as profile:
-        result = subprocess.run(
-            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
-             "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",  # offline, but for our server
-             "--virtual-time-budget=20000", "--dump-dom", url],
-            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0 and "<html" in result.stdout, result.stderr[-2000:]
-    return result.stdout
-
-
-def test_build_produces_every_page(built_book):
-    for page in ["intro.html", "chapters/05_data.html", "chapters/99_widgets_gallery.html", "search.html"]:
-        assert (built_book / page).is_file(), page
+@pytest.mark.parametrize("path", [page.html for page in PAGES] + ["search.html", "searchindex.js"])
+def test_build_produces_every_page(built_book, path):
+    assert (built_book / path).is_file(), f"{path} is missing from the built book"
 
 
 def test_offline_assets_are_served_from_the_book(built_book):
@@ -79,24 +39,7 @@ def test_data_chapter_shows_its_image_grids(built_book):
     assert "ImageDataset('fashion-mnist': 60,000 train / 10,000 test" in html
 
 
-@pytest.mark.parametrize("page", ["intro.html", "chapters/05_data.html"])
-def test_math_is_typeset_offline(server, page):
-    dom = rendered_dom(f"{server}/{page}")
-    assert len(re.findall(r"<mjx-container", dom)) >= 3, "MathJax did not typeset the page"
-    text = re.sub(r"<(script|style)\b.*?</\1>", "", dom, flags=re.S)
-    assert "$$" not in text and r"\frac" not in text, "raw TeX left in the page"
-
-
-def test_widgets_render_offline(server):
-    dom = rendered_dom(f"{server}/chapters/05_data.html")
-    assert "widget-dropdown" in dom and "widget-slider" in dom and "fashion-mnist" in dom
-    assert "Loading widget" not in dom
-
-
-def test_widgets_gallery_shows_every_widget_and_the_animation(built_book, server):
-    html = (built_book / "chapters" / "99_widgets_gallery.html").read_text()
-    assert html.count('class="anim-buttons"') == 1, "the training animation is missing"
-    dom = rendered_dom(f"{server}/chapters/99_widgets_gallery.html")
-    assert dom.count("widget-image") >= 4, "an explorer did not render its picture from the saved state"
-    assert "Loading widget" not in dom
-    assert "final test accuracy" in dom  # the learning-rate explorer's status line, from its saved state
+def test_no_broken_internal_link_or_anchor(built_book):
+    broken, checked = book_site.broken_internal_links(built_book)
+    assert checked >= len(PAGES), f"only {checked} internal links found: is {built_book} the whole book?"
+    assert broken == [], f"{len(broken)} broken internal links:\n" + "\n".join(map(str, broken))

@@ -174,3 +174,14 @@ def test_kernel_without_ipywidgets_prints_lines_and_keeps_the_png():
     text = "".join(o.text for o in outputs if o.output_type == "stream")
     assert "mode static" in text and "epoch 4  train_loss" in text
     assert [o for o in outputs if "data" in o and "image/png" in o.data]
+
+
+def test_animation_player_needs_no_network_and_no_icon_font():
+    monitor = TrainingMonitor(mode="silent")
+    with monitor.run(epochs=2):
+        for epoch in range(2):
+            monitor.epoch(train_loss=1.0 / (epoch + 1))
+    html = monitor.animation().data
+    assert "font-awesome" not in html and "https://" not in html
+    assert 'class="fa ' not in html, "a Font Awesome icon was left in the player"
+    assert "\u25b6" in html and "\u275a\u275a" in html  # play and pause as text

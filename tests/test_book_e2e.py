@@ -1,0 +1,211 @@
+"""The built book as a reader meets it: every page of the table of contents opened in headless Chromium, with no
+network but the local server that serves the book.
+
+One browser visits each page once (scripts/book_browser.py records what it shows, saves a full-page screenshot
+under _build/screenshots/ and presses play on each training animation); the tests below judge those records, so
+a failure names the page and what is wrong there. The page-weight report is printed at the end of the session
+and written to _build/page_weight.json.
+"""
+
+import json
+import re
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import nbformat
+import pytest
+
+import book_browser
+import book_site
+import page_weight
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = book_site.toc_pages(ROOT)  # read at collection: every page in _toc.yml, whatever chapters exist
+NOTEBOOK_PAGES = [page for page in PAGES if page.is_notebook]
+LAUNCH = book_site.launch_settings(ROOT)
+SCREENSHOTS = ROOT / "_build" / "screenshots"
+WEIGHT_JSON = ROOT / "_build" / "page_weight.json"
+
+# Math in a page's source: $$..$$, $..$ (dollarmath), \(..\), \[..\], amsmath environments, {math} roles.
+SOURCE_MATH = re.compile(r"\$\$|\$[^\s$][^$\n]*\$|\\\(|\\\[|\\begin\{|\{math\}")
+
+
+def page_id(page):
+    return page.docname
+
+
+def source_has_math(page) -> bool:
+    if page.is_notebook:
+        text = "\n".join(c.source for c in nbformat.read(page.source, as_version=4).cells if c.cell_type == "markdown")
+    else:
+        text = re.sub(r"^```.*?^```", "", page.source.read_text(), flags=re.S | re.M)  # code blocks are not math
+    return bool(SOURCE_MATH.search(text))
+
+
+@pytest.fixture(scope="module")
+def browser(book_url):
+    with book_browser.BookBrowser(book_url) as browser:
+        yield browser
+
+
+@pytest.fixture(scope="module")
+def visits(browser, built_book, show_page_weight) -> dict:
+    """Every page of the table of contents, visited once: {docname: PageVisit}."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for old in SCREENSHOTS.glob("*.png"):  # pages since removed from the book must not leave stale pictures
+        old.unlink()
+    visits = {page.docname: browser.visit(page.html, screenshot=SCREENSHOTS / f"{page.slug}.png") for page in PAGES}
+    summary = page_weight.weight_summary({page.html: visits[page.docname].loaded for page in PAGES},
+                                         html_dir=built_book)
+    WEIGHT_JSON.write_text(json.dumps(summary, indent=1))
+    show_page_weight(page_weight.format_report(summary) + f"\n(written to {WEIGHT_JSON.relative_to(ROOT)})")
+    return visits
+
+
+def http_status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def counted(kind: str, messages: list[str]) -> list[str]:
+    """One line per distinct message, with how often it came."""
+    return [f"{kind}: {message}" + (f" (x{messages.count(message)})" if messages.count(message) > 1 else "")
+            for message in dict.fromkeys(messages)]
+
+
+def site_path(url: str) -> str:
+    """The page a same-site URL points at, as a path inside the book ("chapters/02_softmax.html")."""
+    return urlsplit(url).path.lstrip("/")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=page_id)
+def test_page_loads_without_errors(visits, page):
+    visit = visits[page.docname]
+    problems = [f"HTTP {visit.status}"] if visit.status != 200 else []
+    problems += counted("uncaught JavaScript error", visit.page_errors)
+    problems += counted("console error", visit.console_errors)
+    problems += counted("did not load", visit.failed_loads)
+    assert problems == [], f"{page.html}:\n  " + "\n  ".join(problems)
+    assert visit.screenshot and visit.screenshot.stat().st_size > 0, f"{page.html}: no screenshot saved"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=page_id)
+def test_page_needs_no_network(visits, page):
+    blocked = visits[page.docname].blocked
+    assert blocked == [], (f"{page.html} asked for files outside the book (blocked: the book must work offline): "
+                           f"{sorted(set(blocked))}")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=page_id)
+def test_math_is_typeset(visits, page):
+    probe = visits[page.docname].probe
+    assert probe["math_errors"] == [], f"{page.html}: MathJax could not typeset: {probe['math_errors']}"
+    assert probe["untypeset_math"] == [], f"{page.html}: math left as TeX (malformed?): {probe['untypeset_math']}"
+    assert probe["raw_tex"] == [], f"{page.html}: raw TeX in the text (malformed math?): {probe['raw_tex']}"
+    if source_has_math(page):
+        assert probe["mjx_containers"] > 0, f"{page.html}: its source has math, but MathJax typeset nothing"
+    assert probe["mjx_containers"] >= probe["math_elements"], (
+        f"{page.html}: {probe['math_elements']} formulas, {probe['mjx_containers']} typeset")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=page_id)
+def test_every_image_loads(visits, page):
+    broken = [image for image in visits[page.docname].probe["images"]
+              if not image["complete"] or image["natural_width"] == 0]
+    assert broken == [], f"{page.html}: images that did not load (broken figure path?): {broken}"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=page_id)
+def test_widgets_render(visits, page):
+    probe = visits[page.docname].probe
+    # Without its saved state a widget is shown as its text repr ("VBox(children=...)"): checked on every page.
+    assert probe["bare_widget_reprs"] == [], (f"{page.html}: widgets shown as bare text, not rendered (widget "
+                                              f"state missing from the notebook?): {probe['bare_widget_reprs']}")
+    # A page may save widget state without showing a view (widgets closed before the cell ended): nothing to
+    # render there. Every view shown must render from the saved state.
+    if probe["widget_state"] or probe["widget_views"]:
+        assert probe["widget_views_rendered"] == probe["widget_views"], (
+            f"{page.html}: {probe['widget_views_rendered']} of {probe['widget_views']} widget views rendered "
+            "(widget manager missing, or widget state lost?)")
+        assert not probe["loading_widget_text"], f"{page.html}: 'Loading widget...' left on the page"
+        assert probe["widget_error_text"] is None, f"{page.html}: {probe['widget_error_text']}"
+
+
+def test_training_animations_play(visits, built_book):
+    """Every matplotlib (to_jshtml) animation in the book changes frame after its Play button is pressed."""
+    with_animation = [page for page in PAGES if 'class="animation"' in (built_book / page.html).read_text()]
+    assert with_animation, "no page of the book carries a training animation (monitor.animation())"
+    for page in with_animation:
+        animations = visits[page.docname].animations
+        assert animations, f"{page.html}: the HTML holds an animation, but the browser found none"
+        for animation in animations:
+            assert animation["has_play"] and animation["frames"] > 1, f"{page.html}: no playable animation: {animation}"
+            assert animation["changed"], (f"{page.html}: the animation did not move after pressing play "
+                                          f"(frame {animation['before']} -> {animation['after']}; {animation['error']})")
+
+
+@pytest.mark.parametrize("page", NOTEBOOK_PAGES, ids=page_id)
+def test_launch_menu_opens_this_notebook(visits, page):
+    links = visits[page.docname].probe["external_links"]
+    notebook = LAUNCH.notebook_path(page)
+    binder = [url for url in links if url.startswith(LAUNCH.binderhub_url + "/")]
+    colab = [url for url in links if url.startswith(LAUNCH.colab_url + "/")]
+    assert binder, f"{page.html}: no Binder link in the launch menu"
+    assert colab, f"{page.html}: no Colab link in the launch menu"
+    for url in binder:
+        parts = urlsplit(url)
+        assert parts.path == f"{urlsplit(LAUNCH.binderhub_url).path}/v2/gh/{LAUNCH.owner_repo}/{LAUNCH.branch}", url
+        opened = [value for values in parse_qs(parts.query).values() for value in values]
+        assert any(value.endswith("/" + notebook) or value == notebook for value in opened), (
+            f"{page.html}: the Binder link does not open {notebook}: {url}")
+    assert f"{LAUNCH.colab_url}/github/{LAUNCH.owner_repo}/blob/{LAUNCH.branch}/{notebook}" in colab, (
+        f"{page.html}: the Colab link does not open {notebook}: {colab}")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=page_id)
+def test_sidebar_lists_every_page(visits, page):
+    probe = visits[page.docname].probe
+    assert probe["sidebar_visible"], f"{page.html}: the sidebar is not shown at {book_browser.VIEWPORT}"
+    listed = {site_path(url) for url in probe["sidebar_links"]}
+    missing = [other.html for other in PAGES if other.html not in listed]
+    assert missing == [], f"{page.html}: the sidebar does not list {missing}"
+
+
+@pytest.mark.parametrize("index", range(len(PAGES)), ids=[page.docname for page in PAGES])
+def test_previous_and_next_follow_the_table_of_contents(visits, book_url, index):
+    page, probe = PAGES[index], visits[PAGES[index].docname].probe
+    expected_prev = PAGES[index - 1].html if index > 0 else None
+    expected_next = PAGES[index + 1].html if index + 1 < len(PAGES) else None
+    found_prev = site_path(probe["prev"]) if probe["prev"] else None
+    found_next = site_path(probe["next"]) if probe["next"] else None
+    assert (found_prev, found_next) == (expected_prev, expected_next), (
+        f"{page.html}: previous/next are {found_prev}/{found_next}, the table of contents says "
+        f"{expected_prev}/{expected_next}")
+    for url in filter(None, [probe["prev"], probe["next"]]):
+        assert http_status(url) == 200, f"{page.html}: {url} does not load"
+
+
+def test_search_finds_softmax(browser):
+    visit, results = browser.search("softmax")
+    assert visit.status == 200
+    assert visit.page_errors == [] and visit.console_errors == [], (visit.page_errors, visit.console_errors)
+    assert visit.blocked == [], f"the search page asked for files outside the book: {visit.blocked}"
+    assert results, f"searching 'softmax' found nothing; the page says: {visit.probe['search_text']!r}"
+    toc = {page.html for page in PAGES}
+    assert {site_path(url) for url in results} & toc, f"no page of the book among the results: {results}"
+
+
+def test_page_weight_report_covers_every_page(visits):
+    summary = json.loads(WEIGHT_JSON.read_text())
+    assert [p["page"] for p in summary["pages"]] == [page.html for page in PAGES]
+    for p in summary["pages"]:
+        assert p["html_bytes"] > 0 and p["total_bytes"] > p["html_bytes"], p  # the HTML and what it loads
+        assert 0 < p["total_gzip_bytes"] < p["total_bytes"], p
+    assert summary["largest_assets"], summary
