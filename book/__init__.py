@@ -13,7 +13,8 @@ Each module is one idea, taught in its chapter and imported from here by the cha
 - ``book.train``    -- the training loop of chapter 06, tested: Accumulator, evaluate, sgd, train, predict;
 - ``book.mlp``      -- the multilayer perceptron of chapter 08, saving and loading its state;
 - ``book.otto``     -- the Otto-style tabular data set of chapter 09, with its exact Bayes-optimal log loss;
-- ``book.kaggle``   -- Kaggle's multi-class log loss, Otto CSV files, submissions and their scoring.
+- ``book.kaggle``   -- Kaggle's multi-class log loss, Otto CSV files, submissions and their scoring;
+- ``book.bench``    -- the benchmark behind ``make bench`` and the Performance page.
 
 Exercises and grading (``exercises/``):
 
