@@ -24,7 +24,7 @@ IDS = [p.stem for p in SOLUTIONS]
 
 
 def test_there_is_one_exercise_per_stage_each_with_a_checks_module():
-    assert IDS == ["01_softmax", "02_cross_entropy", "03_training", "04_autograd_concise", "05_mlp"]
+    assert IDS == ["01_softmax", "02_cross_entropy", "03_training", "04_autograd_concise", "05_mlp", "06_otto"]
     assert checks.exercise_ids() == IDS
     assert list(catalog.EXERCISES) == IDS
     for exercise in catalog.EXERCISES.values():

@@ -326,3 +326,167 @@ def test_a_kernel_that_cannot_start_is_reported_as_such(tmp_path, monkeypatch, c
     assert grader.main([str(EXERCISES_DIR / "01_softmax.ipynb"), "--kernel", "broken"]) == 2
     err = capsys.readouterr().err
     assert "no kernel" in err and "could not start" in err
+
+
+# --- exercise 06 (the Otto-style challenge): planted wrong answers, graded; its checkers, in process ---------
+# (test_every_solution_notebook_grades_full_marks and ..._learner_notebook_grades_zero... above cover 06 too.)
+
+OTTO_NO_CLIP = ("def kaggle_log_loss(probabilities, labels):\n"
+                "    if probabilities.dim() != 2 or labels.shape != (len(probabilities),):\n"
+                "        raise ValueError('expected (N, 9) probabilities and N labels')\n"
+                "    p = probabilities.double()\n"
+                "    p = p / p.sum(dim=1, keepdim=True)\n"
+                "    return -p[torch.arange(len(labels)), labels].log().mean().item()")
+# the test rows standardised with their own statistics: the leak the question warns about
+OTTO_TEST_STATISTICS = ("def prepare(train_counts, test_counts):\n"
+                        "    train, test = torch.log1p(train_counts.float()), torch.log1p(test_counts.float())\n"
+                        "    def scaled(x):\n"
+                        "        std = x.std(0)\n"
+                        "        return (x - x.mean(0)) / torch.where(std > 0, std, torch.ones_like(std))\n"
+                        "    return scaled(train), scaled(test)\n\n"
+                        "X_train, X_test = prepare(otto.train_features, otto.test_features)")
+OTTO_RAW_COUNTS = ("torch.manual_seed(0)\n"
+                   "softmax_net = fit(nn.Linear(93, 9), otto.train_features.float(), y_train, num_epochs=5, lr=0.01)")
+OTTO_FOUR_DIGITS = ("def write_kaggle_submission(path, ids, probabilities):\n"
+                    "    with open(path, 'w') as f:\n"
+                    "        f.write('id,' + ','.join(f'Class_{k}' for k in range(1, 10)) + '\\n')\n"
+                    "        for i, row in zip(ids.tolist(), probabilities.tolist()):\n"
+                    "            f.write(f'{i},' + ','.join(f'{p:.4f}' for p in row) + '\\n')\n\n"
+                    "write_kaggle_submission(submission_path, otto.test_ids, torch.full((20_000, 9), 1 / 9))")
+
+
+def test_exercise_06_planted_wrong_answers_get_their_specific_messages(tmp_path):
+    path, _ = submission(tmp_path, "06_otto", {"q1": OTTO_NO_CLIP, "q2": OTTO_TEST_STATISTICS, "q3": OTTO_RAW_COUNTS,
+                                               "q5": OTTO_FOUR_DIGITS})
+    code, report, q = graded_json(path)
+    assert code == 1 and report["score"] == 0 and report["max_score"] == 12
+    assert q["q1"]["status"] == INCORRECT and "clip every entry to [1e-15, 1 - 1e-15]" in q["q1"]["message"]
+    assert q["q2"]["status"] == INCORRECT and "their own mean and standard deviation" in q["q2"]["message"]
+    assert q["q3"]["status"] == INCORRECT and "trained on the raw counts" in q["q3"]["message"]
+    assert q["q4"]["status"] == NOT_ATTEMPTED
+    assert q["q5"]["status"] == INCORRECT and "too few digits" in q["q5"]["message"]
+
+
+def otto_log_loss(clip=(1e-15, 1 - 1e-15), renormalise=True, reduce="mean", check_shapes=True, in_place=False):
+    def kaggle_log_loss(probabilities, labels):
+        import torch
+
+        if check_shapes and (probabilities.dim() != 2 or labels.shape != (len(probabilities),)):
+            raise ValueError("expected probabilities (N, 9) and N labels")
+        p = probabilities if in_place else probabilities.double()
+        p = p.clamp_(*clip) if in_place else p.clamp(*clip)
+        if renormalise:
+            p = p / p.sum(dim=1, keepdim=True)
+        per_row = -p[torch.arange(len(labels)), labels].log()
+        return per_row if reduce is None else getattr(per_row, reduce)().item()
+    return kaggle_log_loss
+
+
+def test_exercise_06_q1_accepts_kaggles_log_loss_and_explains_the_slips():
+    from book.checks import ex06_otto
+    from book.kaggle import log_loss
+    from test_questions import assert_correct, assert_incorrect
+
+    q1 = ex06_otto.q1
+    assert_correct(q1, otto_log_loss())
+    assert_incorrect(q1, otto_log_loss(clip=(0, 1)), says="clip every entry")
+    assert_incorrect(q1, otto_log_loss(clip=(1e-15, None)), says="clip both ends")
+    assert_incorrect(q1, otto_log_loss(renormalise=False), says="divided by their sum")
+    assert_incorrect(q1, otto_log_loss(reduce="sum"), says="the log loss is their mean")
+    assert_incorrect(q1, otto_log_loss(reduce=None), says="one value per row")
+    assert_incorrect(q1, otto_log_loss(check_shapes=False), says=["4 rows of probabilities and 3 labels",
+                                                                  "instead of raising ValueError"])
+    assert_incorrect(q1, otto_log_loss(in_place=True), says="in place")
+    assert_incorrect(q1, lambda p, y: log_loss(p, y), says="calls book.kaggle.log_loss")
+
+
+def otto_prepare(kind="log1p", fit_on="train", zero_std=1.0):
+    def prepare(train_counts, test_counts):
+        import torch
+
+        f = {"log1p": torch.log1p, "raw": lambda x: x}[kind]
+        train, test = f(train_counts.float()), f(test_counts.float())
+        basis = {"train": train, "both": torch.cat([train, test])}[fit_on]
+        mean, std = basis.mean(0), basis.std(0)
+        std = torch.where(std > 0, std, torch.full_like(std, zero_std))
+        return (train - mean) / std, (test - mean) / std
+    return prepare
+
+
+def test_exercise_06_q2_wants_log1p_and_the_training_statistics_only():
+    import torch
+
+    from book.checks import ex06_otto
+    from test_questions import assert_correct, assert_incorrect
+
+    q2 = ex06_otto.q2
+    assert_correct(q2, otto_prepare())
+    assert_incorrect(q2, otto_prepare(kind="raw"), says="take log1p of the counts first")
+    assert_incorrect(q2, otto_prepare(fit_on="both"), says="the test rows leak into them")
+    assert_incorrect(q2, otto_prepare(zero_std=0.0), says="standard deviation in the training rows is 0")
+    assert_incorrect(q2, lambda tr, te: (torch.log1p(tr.float()), torch.log1p(te.float())), says="not standardised")
+    assert_incorrect(q2, lambda tr, te: otto_prepare()(tr, te)[0], says="expected two tensors")
+
+
+def test_exercise_06_q3_and_q4_score_models_on_fresh_rows_and_say_what_is_wrong():
+    import torch
+    from torch import nn
+
+    from book.checks import ex06_otto
+    from book.data import FastLoader
+    from book.mlp import MLP
+    from test_questions import assert_correct, assert_incorrect
+
+    q3, q4, prepare = ex06_otto.q3, ex06_otto.q4, otto_prepare()
+    data = ex06_otto.otto_data()
+    X_train, _ = prepare(data.train_features, data.test_features[:1])
+    torch.manual_seed(0)
+    net = nn.Linear(93, 9)
+    optimizer = torch.optim.Adam(net.parameters(), lr=0.01)
+    for X, y in FastLoader(X_train, data.train_labels, batch_size=256, seed=0, device="cpu"):  # one epoch
+        loss = torch.nn.functional.cross_entropy(net(X), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert_correct(q3, net, prepare)
+    assert net.training, "the check restores the model's mode"
+    assert_incorrect(q3, nn.Linear(93, 9), prepare, says="no better than guessing the training class shares")
+    assert_incorrect(q3, nn.Sequential(net, nn.Softmax(dim=1)), prepare, says="ends in a softmax")
+    assert_incorrect(q3, MLP((93, 16, 9)), prepare, says="hidden layers and activations belong to q4")
+    assert_incorrect(q3, nn.Linear(93, 9, bias=False), prepare, says="has 837 parameters")
+    assert_incorrect(q4, net, prepare, says="linear function of its input")
+    assert_incorrect(q4, "mlp", prepare, says="should be a trained model")
+    assert_incorrect(q4, MLP((93, 16, 9)), prepare, says="log loss of")
+
+
+def otto_writer(digits=9, header=True, index=False):
+    def write_kaggle_submission(path, ids, probabilities):
+        with open(path, "w") as f:
+            if header:
+                f.write(("," if index else "") + "id," + ",".join(f"Class_{k}" for k in range(1, 10)) + "\n")
+            for n, (i, row) in enumerate(zip(ids.tolist(), probabilities.tolist())):
+                f.write((f"{n}," if index else "") + f"{i}," + ",".join(f"{p:.{digits}g}" for p in row) + "\n")
+    return write_kaggle_submission
+
+
+def test_exercise_06_q5_wants_a_file_kaggle_accepts(tmp_path):
+    import torch
+
+    from book.checks import ex06_otto
+    from book.kaggle import write_submission
+    from test_questions import assert_correct, assert_incorrect
+
+    q5 = ex06_otto.q5
+    data = ex06_otto.otto_data()
+    mine = tmp_path / "submission.csv"
+    otto_writer()(mine, data.test_ids, torch.full((len(data.test_ids), 9), 1 / 9))
+    assert_correct(q5, otto_writer(), mine)
+    assert_incorrect(q5, otto_writer(digits=3), mine, says="too few digits")
+    assert_incorrect(q5, otto_writer(header=False), mine, says="the header line is missing")
+    assert_incorrect(q5, otto_writer(index=True), mine, says="index=False")
+    assert_incorrect(q5, lambda path, ids, p: write_submission(path, ids, p), mine,
+                     says="calls book.kaggle.write_submission")
+    assert_incorrect(q5, otto_writer(), tmp_path / "nothing.csv", says="there is no file at submission_path")
+    few = tmp_path / "few.csv"
+    otto_writer()(few, data.test_ids[:100], torch.full((100, 9), 1 / 9))
+    assert_incorrect(q5, otto_writer(), few, says="19900 ids missing")

@@ -269,4 +269,72 @@ EXERCISES = {'01_softmax': {'title': 'Softmax: stable, batched, with a temperatu
                                        '\n'
                                        '\n'
                                        'batch_size = 64\n'
-                                       'num_epochs = 3'}]}}
+                                       'num_epochs = 3'}]},
+ '06_otto': {'title': 'The Otto-style challenge: log loss, count features, two models, a submission',
+             'pass_mark': 0.6,
+             'questions': [{'id': 'q1',
+                            'title': "Kaggle's multi-class log loss",
+                            'points': 3,
+                            'solution': 'def kaggle_log_loss(probabilities, labels):\n'
+                                        '    if probabilities.dim() != 2:\n'
+                                        '        raise ValueError(f"expected probabilities of shape (N, '
+                                        'classes), got shape {tuple(probabilities.shape)}")\n'
+                                        '    if labels.shape != (len(probabilities),):\n'
+                                        '        raise ValueError(f"expected one label per row, shape '
+                                        '({len(probabilities)},), got {tuple(labels.shape)}")\n'
+                                        '    p = probabilities.double().clamp(1e-15, 1 - 1e-15)\n'
+                                        '    p = p / p.sum(dim=1, keepdim=True)\n'
+                                        '    return -p[torch.arange(len(labels)), '
+                                        'labels].log().mean().item()\n'
+                                        '\n'
+                                        '\n'
+                                        'print(kaggle_log_loss(torch.tensor([[0.8, 0.2], [0.0, 1.0]]), '
+                                        'torch.tensor([0, 0])))  # (-log 0.8 - log 1e-15) / 2'},
+                           {'id': 'q2',
+                            'title': 'Count features: log1p and standardisation',
+                            'points': 2,
+                            'solution': 'def prepare(train_counts, test_counts):\n'
+                                        '    train = torch.log1p(train_counts.float())\n'
+                                        '    test = torch.log1p(test_counts.float())\n'
+                                        '    mean, std = train.mean(dim=0), train.std(dim=0)\n'
+                                        '    std = torch.where(std > 0, std, torch.ones_like(std))  # a '
+                                        'constant column stays 0 instead of 0 / 0 = nan\n'
+                                        '    return (train - mean) / std, (test - mean) / std\n'
+                                        '\n'
+                                        '\n'
+                                        'X_train, X_test = prepare(otto.train_features, otto.test_features)\n'
+                                        'print(f"training features: column means from '
+                                        '{X_train.mean(0).min():.3f} to {X_train.mean(0).max():.3f}, "\n'
+                                        '      f"standard deviations from {X_train.std(0).min():.3f} to '
+                                        '{X_train.std(0).max():.3f}")'},
+                           {'id': 'q3',
+                            'title': 'Softmax regression: log loss at most 0.70',
+                            'points': 2,
+                            'solution': 'torch.manual_seed(0)  # the same initial weights on every run\n'
+                                        'softmax_net = fit(nn.Linear(93, 9), X_train, y_train, num_epochs=5, '
+                                        'lr=0.01)\n'
+                                        'print(f"softmax regression: log loss '
+                                        '{test_log_loss(softmax_net):.4f} on the test rows")'},
+                           {'id': 'q4',
+                            'title': 'An MLP: log loss at most 0.52',
+                            'points': 3,
+                            'solution': 'torch.manual_seed(0)\n'
+                                        'mlp = fit(MLP((93, 512, 256, 9), dropout=0.3), X_train, y_train, '
+                                        'num_epochs=5, lr=2e-3)\n'
+                                        'print(f"MLP: log loss {test_log_loss(mlp):.4f} on the test rows")'},
+                           {'id': 'q5',
+                            'title': 'A valid Kaggle submission',
+                            'points': 2,
+                            'solution': 'def write_kaggle_submission(path, ids, probabilities):\n'
+                                        '    with open(path, "w", encoding="utf-8") as f:\n'
+                                        '        f.write("id," + ",".join(f"Class_{k}" for k in range(1, '
+                                        '10)) + "\\n")\n'
+                                        '        for product, row in zip(ids.tolist(), '
+                                        'probabilities.tolist()):\n'
+                                        '            f.write(f"{product}," + ",".join(f"{p:.9g}" for p in '
+                                        'row) + "\\n")\n'
+                                        '\n'
+                                        '\n'
+                                        'write_kaggle_submission(submission_path, otto.test_ids, '
+                                        'predict_proba(mlp, X_test))\n'
+                                        'print("\\n".join(submission_path.read_text().splitlines()[:3]))'}]}}

@@ -1,0 +1,540 @@
+"""Checks of exercise 06: the Otto-style challenge -- Kaggle's log loss, count features, softmax regression, an
+MLP, and a submission file.
+
+The models of q3 and q4 are scored on fresh rows of the data's generator, drawn by the check and never seen by
+the notebook (like Kaggle's private leaderboard), through the learner's own ``prepare`` of q2. The reference
+functions of the course (``book.kaggle.log_loss``, ``book.otto.transform`` / ``standardise``,
+``book.kaggle.read_submission`` / ``score_submission``) are what the answers are measured against.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from book.checks.common import call, callable_answer, expect_tensor, expect_unchanged, show
+from book.questions import Incorrect, NotAttempted, Question
+
+EXERCISE = "06_otto"
+TITLE = "The Otto-style challenge: log loss, count features, two models, a submission"
+PASS_MARK = 0.6
+
+NUM_FEATURES, NUM_CLASSES = 93, 9
+SOFTMAX_TARGET, MLP_TARGET = 0.70, 0.52
+HOLDOUT_SIZE = 20_000
+HOLDOUT_SEED = 606  # the check's fresh rows: a random stream apart from the notebook's training and test rows
+EPS = 1e-15  # Kaggle's clipping constant
+
+
+# --- data the checks share (generated once per kernel) -------------------------------------------------------
+
+@functools.lru_cache(maxsize=1)
+def otto_data():
+    """The notebook's data set (``load_otto()`` with its defaults): its training counts and test labels."""
+    from book.otto import load_otto
+
+    return load_otto()
+
+
+@functools.lru_cache(maxsize=1)
+def holdout() -> tuple[torch.Tensor, torch.Tensor]:
+    """Fresh rows of the same generator, counts and labels, that the notebook never sees."""
+    return otto_data().model.sample(HOLDOUT_SIZE, HOLDOUT_SEED)
+
+
+@contextlib.contextmanager
+def forbidden_calls(functions, name: str, instead: str):
+    """Report the answer as incorrect if, inside the block, any of ``functions`` is called -- under any name it
+    was imported as (calls are recognised by the function's code object)."""
+    codes = {f.__code__: f"{f.__module__}.{f.__name__}" for f in functions}
+    called = []
+    previous = sys.getprofile()
+
+    def watch(frame, event, arg):
+        if event == "call" and frame.f_code in codes:
+            called.append(codes[frame.f_code])
+
+    sys.setprofile(watch)
+    try:
+        yield
+    finally:
+        sys.setprofile(previous)
+    if called:
+        raise Incorrect(f"`{name}` calls {called[0]}: {instead}")
+
+
+def as_float(value, name: str, on: str, n_rows: int) -> float:
+    """A Python number, or Incorrect saying what came back instead."""
+    if isinstance(value, torch.Tensor):
+        if value.dim() == 1 and len(value) == n_rows:
+            raise Incorrect(f"on {on}, `{name}` returned one value per row (a tensor of shape {tuple(value.shape)});"
+                            " the log loss is their mean, one number")
+        raise Incorrect(f"on {on}, `{name}` returned a tensor ({show(value)}); return a Python float "
+                        "(.item() or float(...))")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise Incorrect(f"on {on}, `{name}` returned {type(value).__name__} {show(value)}, expected a float")
+    return float(value)
+
+
+# --- q1: Kaggle's multi-class log loss -----------------------------------------------------------------------
+
+def slips(p: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    """The right log loss of (p, y) and what common slips compute instead: message -> value."""
+    p, rows = p.double(), torch.arange(len(y))
+
+    def score(q, reduce=torch.mean, log=torch.log):
+        return -reduce(log(q[rows, y])).item()
+
+    def rows_normalised(q):
+        return q / q.sum(dim=1, keepdim=True)
+
+    clipped = p.clamp(EPS, 1 - EPS)
+    right = rows_normalised(clipped)
+    return {
+        "right": score(right),
+        "a probability of 0 at the true class gives -log 0 = inf: clip every entry to [1e-15, 1 - 1e-15] "
+        "before taking the log": score(rows_normalised(p)),
+        "rows that do not sum to 1 must be divided by their sum (after clipping)": score(clipped),
+        "entries above 1 must be clipped too, to 1 - 1e-15: clip both ends (torch.clamp(p, 1e-15, 1 - 1e-15))":
+            score(rows_normalised(p.clamp(min=EPS))),
+        "Kaggle clips first and then divides each row by its sum; you renormalised first":
+            score(rows_normalised(p).clamp(EPS, 1 - EPS)),
+        "that is the sum over the rows; the log loss is their mean": score(right, reduce=torch.sum),
+        "use the natural logarithm (torch.log), not log2": score(right, log=torch.log2),
+        "use the natural logarithm (torch.log), not log10": score(right, log=torch.log10),
+        "probabilities[:, labels] picks whole columns (an N x N matrix); pick one entry per row, "
+        "probabilities[torch.arange(N), labels]": -torch.log(right[:, y]).mean().item(),
+    }
+
+
+def log_loss_cases() -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+    """(description, probabilities, labels): ordinary rows, zeros, and rows that do not sum to 1."""
+    g = torch.Generator().manual_seed(6)
+    ordinary = torch.softmax(torch.randn(5, NUM_CLASSES, generator=g) * 2, dim=1)  # float32, as a model gives
+    ordinary_labels = torch.cat([ordinary[:3].argmax(1), torch.tensor([3, 8])])  # 3 rows right, 2 rows wrong
+    zeros = torch.zeros(4, NUM_CLASSES, dtype=torch.float64)
+    zeros[0, 2] = 1.0  # certain and right
+    zeros[1, 5] = 1.0  # certain and wrong
+    zeros[2, :3] = torch.tensor([0.5, 0.3, 0.2])  # a zero at the true class
+    zeros[3] = 1 / NUM_CLASSES
+    unnormalised = torch.full((4, NUM_CLASSES), 0.2, dtype=torch.float64)  # rows summing to 1.8
+    unnormalised[1] = 0.05  # sums to 0.45
+    unnormalised[2] = torch.tensor([0.0, 0.25, 0.25, 0, 0, 0, 0, 0, 0])  # a zero at the true class, sum 0.5
+    unnormalised[3] = torch.tensor([3.0, 1.0, 1.0, 0, 0, 0, 0, 0, 0])  # scores above 1
+    return [
+        ("5 rows of ordinary probabilities (float32)", ordinary, ordinary_labels),
+        ("4 rows with zeros: one-hot right, one-hot wrong, a 0 at the true class, uniform", zeros,
+         torch.tensor([2, 0, 4, 1])),
+        ("4 rows that do not sum to 1 (sums 1.8, 0.45, 0.5 with a 0 at the true class, and 5 with entries above 1)",
+         unnormalised, torch.tensor([6, 1, 0, 0])),
+    ]
+
+
+def expect_value_error(fn, p, y, name: str, on: str, why: str) -> None:
+    try:
+        out = fn(p, y)
+    except ValueError:
+        return
+    except NotImplementedError:
+        raise NotAttempted(f"`{name}` still raises NotImplementedError.") from None
+    except Exception as exc:  # KeyboardInterrupt (the grader's timeout) is not an Exception: it passes
+        raise Incorrect(f"on {on}, `{name}` raised {type(exc).__name__} ({exc}); check the shapes yourself first "
+                        f"and raise a ValueError that says what was expected") from None
+    raise Incorrect(f"on {on}, `{name}` returned {show(out)} instead of raising ValueError: {why}")
+
+
+def check_log_loss(kaggle_log_loss):
+    """q1: clip to [1e-15, 1 - 1e-15], renormalise the rows, mean of -log p[i, y_i]; a float; ValueError on
+    shapes that do not fit; inputs left alone; written, not borrowed from book.kaggle."""
+    from book.kaggle import log_loss
+
+    name = "kaggle_log_loss"
+    callable_answer(kaggle_log_loss, name)
+    for on, p, y in log_loss_cases():
+        before = p.clone()
+        with forbidden_calls([log_loss], name, "this question asks you to write the metric yourself, from clamp, "
+                                               "sum, log and mean"):
+            out = call(kaggle_log_loss, p, y, name=name, on=on)
+        expect_unchanged(before, p, name, "the probabilities it was given")
+        got = as_float(out, name, on, len(y))
+        want = log_loss(p, y)
+        if math.isclose(got, want, rel_tol=1e-5, abs_tol=1e-7):
+            continue
+        if not math.isfinite(got):
+            raise Incorrect(f"on {on}, `{name}` returned {got}: a probability of 0 gives -log 0 = inf; clip every "
+                            "entry to [1e-15, 1 - 1e-15] before taking the log")
+        for why, value in slips(p, y).items():
+            if why != "right" and math.isfinite(value) and math.isclose(got, value, rel_tol=1e-5, abs_tol=1e-7):
+                raise Incorrect(f"on {on}, `{name}` returned {got:.6g}, expected {want:.6g}: {why}")
+        raise Incorrect(f"on {on}, `{name}` returned {got:.6g}, expected {want:.6g}")
+    p = torch.full((4, NUM_CLASSES), 1 / NUM_CLASSES)
+    expect_value_error(kaggle_log_loss, p, torch.tensor([0, 1, 2]), name, "4 rows of probabilities and 3 labels",
+                       "a label missing for a row (or one too many) must be an error, not a score of some rows")
+    expect_value_error(kaggle_log_loss, torch.full((NUM_CLASSES,), 1 / NUM_CLASSES), torch.tensor([0]), name,
+                       "a 1-D tensor of probabilities (9,) and 1 label",
+                       "the probabilities must be a 2-D tensor, one row per example")
+
+
+# --- q2: log1p and standardisation with the training statistics ----------------------------------------------
+
+def reference_features(train, test, kind="log1p"):
+    from book.otto import standardise, transform
+
+    return standardise(transform(train, kind), transform(test, kind))
+
+
+def features_pair(out, name: str, on: str, shapes) -> tuple[torch.Tensor, torch.Tensor]:
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        what = show(out) if isinstance(out, torch.Tensor) else f"{type(out).__name__} {show(out)}"
+        raise Incorrect(f"on {on}, `{name}` returned {what}; expected two tensors, the training features and the "
+                        "test features: return train_features, test_features")
+    return tuple(expect_tensor(t, shape, f"{name} ({which} features)", on)
+                 for t, shape, which in zip(out, shapes, ("training", "test")))
+
+
+def standardised_alone(x: torch.Tensor) -> torch.Tensor:
+    """x standardised with its own per-column statistics (what a leak of the test statistics computes)."""
+    std = x.std(0)
+    return (x - x.mean(0)) / torch.where(std > 0, std, torch.ones_like(std))
+
+
+def close(a: torch.Tensor, b: torch.Tensor) -> bool:
+    # loose enough for float32 and for the population (1/N) standard deviation instead of the 1/(N-1) one
+    return bool(torch.allclose(a.double(), b.double(), rtol=2e-3, atol=2e-3))
+
+
+def check_prepare(prepare):
+    """q2: log1p of the counts, then per-column standardisation with the *training* rows' mean and standard
+    deviation, applied to both; a column constant in training stays finite."""
+    from book.otto import make_model, transform
+
+    name = "prepare"
+    callable_answer(prepare, name)
+    model = make_model()
+    train, _ = model.sample(2_000, seed=61)
+    test, _ = model.sample(500, seed=62)
+    test = test * 3  # other statistics than the training rows, so that a leak of them shows
+    train[:, 4] = test[:, 4] = 0  # a feature that never occurs: standard deviation 0
+    on = "2,000 training rows and 500 test rows of counts (feature 5 is 0 everywhere)"
+    train_in, test_in = train.clone(), test.clone()
+    out = call(prepare, train_in, test_in, name=name, on=on)
+    expect_unchanged(train, train_in, name, "the training counts")
+    expect_unchanged(test, test_in, name, "the test counts")
+    got_train, got_test = features_pair(out, name, on, (tuple(train.shape), tuple(test.shape)))
+    want_train, want_test = reference_features(train, test)
+
+    for got, which in ((got_train, "training"), (got_test, "test")):
+        bad = ~torch.isfinite(got)
+        if bad.any():
+            columns = sorted(set(bad.nonzero()[:, 1].tolist()))
+            if columns == [4]:
+                raise Incorrect(f"on {on}, the {which} features of feature 5 are nan: its standard deviation in "
+                                "the training rows is 0, and 0 / 0 is nan. Divide such a column by 1 instead (it "
+                                "then stays 0)")
+            raise Incorrect(f"on {on}, the {which} features hold nan or inf (in features "
+                            f"{', '.join(str(c + 1) for c in columns[:5])})")
+
+    log_train, log_test = transform(train), transform(test)
+    combined = standardised_alone(torch.cat([log_train, log_test]))
+    if not close(got_train, want_train):
+        if close(got_train, log_train):
+            why = ("they are log1p of the counts, not standardised: subtract each column's mean and divide by its "
+                   "standard deviation, both computed on the training rows")
+        elif close(got_train, reference_features(train, test, "raw")[0]):
+            why = "they are the raw counts standardised: take log1p of the counts first, then standardise"
+        elif close(got_train, reference_features(train, test, "anscombe")[0]):
+            why = "they are the Anscombe transform standardised; this question asks for log1p"
+        elif close(got_train, combined[:len(train)]):
+            why = ("they were standardised with statistics of the training and test rows together: the test rows "
+                   "leak into them. Use the mean and standard deviation of the training rows only")
+        elif close(got_train, (log_train - log_train.mean()) / log_train.std()):
+            why = ("one mean and one standard deviation for the whole table; standardise each column (feature) "
+                   "on its own: mean(dim=0), std(dim=0)")
+        else:
+            why = ("expected log1p of the counts, standardised per column with the training rows' mean and "
+                   "standard deviation")
+        raise Incorrect(f"on {on}, the training features are wrong: {why}")
+    if not close(got_test, want_test):
+        if close(got_test, standardised_alone(log_test)):
+            why = ("the test rows were standardised with their own mean and standard deviation: statistics of the "
+                   "test set leak into its features (and new rows would be scaled differently). Use the training "
+                   "rows' mean and standard deviation for both")
+        elif close(got_test, combined[len(train):]):
+            why = ("they were standardised with statistics of the training and test rows together: use the "
+                   "training rows' mean and standard deviation only")
+        elif close(got_test, log_test):
+            why = "they are not standardised: apply the training rows' mean and standard deviation to them too"
+        else:
+            why = ("expected log1p of the test counts, shifted and scaled with the training rows' mean and "
+                   "standard deviation")
+        raise Incorrect(f"on {on}, the test features are wrong: {why}")
+    # A leak that the comparisons above might miss: a test row's features must not depend on the other test rows.
+    fewer = "the same training rows and only the first 50 test rows"
+    again_train, again_test = features_pair(call(prepare, train.clone(), test[:50].clone(), name=name, on=fewer),
+                                            name, fewer, (tuple(train.shape), (50, NUM_FEATURES)))
+    if not (torch.allclose(again_train, got_train) and torch.allclose(again_test, got_test[:50])):
+        raise Incorrect(f"on {fewer}, `{name}` gave other features than before: the features must depend on the "
+                        "training rows (and the row itself) only, never on the other test rows")
+
+
+# --- q3 and q4: models scored on fresh rows ------------------------------------------------------------------
+
+def is_linear(net: nn.Module, device, dtype) -> bool:
+    g = torch.Generator().manual_seed(3)
+    a, b = (torch.randn(6, NUM_FEATURES, generator=g).to(device, dtype) for _ in range(2))
+    zero = torch.zeros_like(a)
+    with torch.no_grad():
+        f = {k: net(v).double() for k, v in (("a+b", a + b), ("a", a), ("b", b), ("0", zero))}
+    return bool(torch.allclose(f["a+b"] - f["0"], (f["a"] - f["0"]) + (f["b"] - f["0"]), atol=1e-4, rtol=1e-4))
+
+
+def logits_of(net: nn.Module, X: torch.Tensor, name: str) -> torch.Tensor:
+    """``net``'s logits for the rows ``X`` (float64, on the CPU), in eval mode (no dropout: predictions are made
+    that way), in batches, without a graph; the net's mode is restored afterwards."""
+    param = next(net.parameters())
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.no_grad():
+            parts = [call(net, X[i:i + 8192].to(param.device, param.dtype), name=name, on="rows of 93 features")
+                     for i in range(0, len(X), 8192)]
+    finally:
+        net.train(was_training)
+    parts = [expect_tensor(z, (min(8192, len(X) - 8192 * i), NUM_CLASSES), name, "a batch of rows of 93 features")
+             for i, z in enumerate(parts)]
+    logits = torch.cat(parts).double().cpu()
+    if not torch.isfinite(logits).all():
+        raise Incorrect(f"`{name}` returns nan or inf: did training diverge? (a smaller learning rate helps)")
+    return logits
+
+
+def held_out_scores(net: nn.Module, prepare, name: str) -> dict:
+    """Score ``net`` on the fresh rows, featurised by the learner's ``prepare`` (fitted on the training counts).
+
+    Returns the log loss, whether the net is linear, its number of parameters, and the prepared training features
+    (to tell over-fitting from under-fitting when the score misses)."""
+    from book.kaggle import log_loss
+
+    if not isinstance(net, nn.Module):
+        raise Incorrect(f"`{name}` should be a trained model (an nn.Module), but it is {type(net).__name__} "
+                        f"{show(net)}")
+    params = list(net.parameters())
+    if not params:
+        raise Incorrect(f"`{name}` has no parameters: it cannot have learned anything")
+    data = otto_data()
+    counts, labels = holdout()
+    on = f"the {len(data.train_labels):,} training rows and {HOLDOUT_SIZE:,} fresh rows"
+    prepared = call(prepare, data.train_features.clone(), counts.clone(), name="prepare", on=on)
+    train_X, fresh_X = features_pair(prepared, "prepare", on, (tuple(data.train_features.shape), tuple(counts.shape)))
+    logits = logits_of(net, fresh_X, name)
+    if (logits >= 0).all() and torch.allclose(logits.sum(1), torch.ones(len(logits), dtype=torch.float64), atol=1e-4):
+        raise Incorrect(f"`{name}` returns probabilities (its rows sum to 1): it ends in a softmax. The last layer "
+                        "must return logits; the loss (and predict_proba) turn them into probabilities")
+    was_training = net.training
+    net.eval()
+    try:
+        linear = is_linear(net, params[0].device, params[0].dtype)
+    finally:
+        net.train(was_training)
+    return {"loss": log_loss(torch.softmax(logits, 1), labels), "linear": linear,
+            "params": sum(p.numel() for p in params), "train_X": train_X}
+
+
+def explain_miss(net: nn.Module, scores: dict, target: float, name: str) -> str:
+    """Why the held-out log loss misses the target, as far as the numbers tell."""
+    from book.kaggle import log_loss
+    from book.otto import prior_log_loss
+
+    data = otto_data()
+    counts, labels = holdout()
+    loss = scores["loss"]
+    prior = prior_log_loss(data.train_labels, labels)
+    text = f"`{name}` scores a log loss of {loss:.4f} on {HOLDOUT_SIZE:,} fresh rows; the bar is {target:.2f}"
+    if loss > prior - 0.05:
+        return (text + f". That is no better than guessing the training class shares ({prior:.2f}): was the model "
+                "trained (fit returns the trained model), on the features X_train?")
+    raw = log_loss(torch.softmax(logits_of(net, counts.float(), name), 1), labels)
+    if raw < loss - 0.05:
+        return (text + f", but {raw:.4f} when fed the raw counts: it was trained on the raw counts. Train it on "
+                "X_train, the features prepare returns (log1p, standardised): those are what it is scored on")
+    train = log_loss(torch.softmax(logits_of(net, scores["train_X"], name), 1), data.train_labels)
+    if train < loss - 0.08:
+        return (text + f", and {train:.4f} on the training rows: it over-fits. Fewer epochs, a smaller network or "
+                "more dropout")
+    return (text + f" ({train:.4f} on the training rows). More epochs, another learning rate, or (for the MLP) "
+            "another size of network")
+
+
+def check_softmax_regression(softmax_net, prepare):
+    """q3: one linear layer 93 -> 9 (logits), scoring at most 0.70 on the fresh rows."""
+    name = "softmax_net"
+    scores = held_out_scores(softmax_net, prepare, name)
+    expected = NUM_FEATURES * NUM_CLASSES + NUM_CLASSES
+    if not scores["linear"]:
+        raise Incorrect(f"`{name}` is not a linear function of its input: softmax regression is a single "
+                        f"nn.Linear({NUM_FEATURES}, {NUM_CLASSES}); hidden layers and activations belong to q4")
+    if scores["params"] != expected:
+        raise Incorrect(f"`{name}` has {scores['params']:,} parameters; softmax regression, one "
+                        f"nn.Linear({NUM_FEATURES}, {NUM_CLASSES}) with a bias, has {NUM_FEATURES} x {NUM_CLASSES} "
+                        f"+ {NUM_CLASSES} = {expected}")
+    if scores["loss"] > SOFTMAX_TARGET:
+        raise Incorrect(explain_miss(softmax_net, scores, SOFTMAX_TARGET, name))
+    return f"Log loss {scores['loss']:.4f} on {HOLDOUT_SIZE:,} fresh rows (the bar: {SOFTMAX_TARGET:.2f})."
+
+
+def check_mlp(mlp, prepare):
+    """q4: a model with a hidden layer (not linear), scoring at most 0.52 on the fresh rows."""
+    name = "mlp"
+    scores = held_out_scores(mlp, prepare, name)
+    if scores["linear"]:
+        raise Incorrect(f"`{name}` is a linear function of its input, so it is softmax regression at best: give it "
+                        "a hidden layer with a ReLU (e.g. MLP((93, 256, 9)))")
+    if scores["loss"] > MLP_TARGET:
+        raise Incorrect(explain_miss(mlp, scores, MLP_TARGET, name))
+    return (f"Log loss {scores['loss']:.4f} on {HOLDOUT_SIZE:,} fresh rows (the bar: {MLP_TARGET:.2f}); "
+            f"{scores['params']:,} parameters.")
+
+
+# --- q5: a submission file ------------------------------------------------------------------------------------
+
+def submission_cases():
+    """Ids out of order and far apart; float32 probabilities with tiny entries (a file must keep them)."""
+    ids = torch.tensor([17, 3, 42, 8])
+    p = torch.tensor([[0.7, 0.1, 0.05, 0.05, 0.05, 0.02, 0.01, 0.01, 0.01],
+                      [2e-9, 0.999999998, 0, 0, 0, 0, 0, 0, 0],
+                      [0.123456789, 0.2, 0.3, 0.1, 0.05, 0.05, 0.05, 0.05, 0.076543211],
+                      [1e-12, 0.25, 0.25, 0.25, 0.25 - 1e-12, 0, 0, 0, 0]], dtype=torch.float32)
+    labels = torch.tensor([0, 0, 8, 0])  # the tiny entries sit at true classes: their digits decide the score
+    return ids, p, labels
+
+
+def read_back(path: Path, name: str, what: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The file's ids and probabilities as book.kaggle.read_submission reads them, after a check of line 1."""
+    from book.kaggle import CLASSES, OttoFormatError, read_submission
+
+    header = ",".join(["id", *CLASSES])
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise Incorrect(f"{what} is not a text file (UTF-8)") from None
+    if not lines:
+        raise Incorrect(f"{what} is empty")
+    first = lines[0].strip()
+    if first != header:
+        if first.startswith(",") or first.lower().startswith("unnamed"):
+            why = "it starts with an unnamed column (pandas writes its index there: use to_csv(..., index=False))"
+        elif first[:1].isdigit():
+            why = "it is a row of numbers: the header line is missing"
+        else:
+            why = f"it is {first[:70]!r}"
+        raise Incorrect(f"the first line of {what} must be the header {header!r}; {why}")
+    if any("tensor(" in line for line in lines[1:3]):
+        raise Incorrect(f"{what} holds text like {lines[1][:40]!r}: write Python numbers, not tensors (ids.tolist(), "
+                        "probabilities.tolist())")
+    try:
+        return read_submission(path)
+    except OttoFormatError as exc:
+        raise Incorrect(f"book.kaggle.read_submission rejects {what}: "
+                        + str(exc).replace(str(path), "the file")) from None
+
+
+def check_submission(write_kaggle_submission, submission_path):
+    """q5: a file Kaggle would accept (header, one row per id, every digit that matters), and the notebook's own
+    submission at ``submission_path`` scored against the test rows' labels."""
+    from book.kaggle import OttoFormatError, log_loss, score_submission, write_submission
+
+    name = "write_kaggle_submission"
+    callable_answer(write_kaggle_submission, name)
+    ids, p, labels = submission_cases()
+    on = "4 ids (17, 3, 42, 8) and float32 probabilities with tiny entries"
+    with tempfile.TemporaryDirectory(prefix="otto-check-") as folder:
+        path = Path(folder) / "small_submission.csv"
+        with forbidden_calls([write_submission], name, "this question asks you to write the file yourself (open(), "
+                                                       "or the csv module)"):
+            call(write_kaggle_submission, path, ids.clone(), p.clone(), name=name, on=on)
+        if not path.is_file():
+            raise Incorrect(f"on {on}, `{name}` wrote no file at the path it was given")
+        got_ids, got_p = read_back(path, name, f"the file `{name}` wrote for {on}")
+        row_of = {i: r for r, i in enumerate(got_ids.tolist())}
+        if sorted(row_of) != sorted(ids.tolist()):
+            raise Incorrect(f"on {on}, the file holds the ids {got_ids.tolist()}; expected one row for each of "
+                            f"{ids.tolist()}")
+        want = p.double()
+        for r, i in enumerate(ids.tolist()):
+            row = got_p[row_of[i]]
+            if torch.allclose(row, want[r], rtol=1e-6, atol=0):
+                continue
+            others = [j for s, j in enumerate(ids.tolist()) if s != r and torch.allclose(row, want[s], rtol=1e-4)]
+            if others:
+                raise Incorrect(f"on {on}, the row of id {i} holds the probabilities of id {others[0]}: write each "
+                                "id with its own row of probabilities")
+            if torch.allclose(row, want[r], rtol=1e-2, atol=1e-4):
+                k = int(((row - want[r]).abs() / want[r].clamp(min=1e-300)).argmax())
+                raise Incorrect(f"on {on}, id {i}'s Class_{k + 1} is {want[r, k].item():.6g} but reads back as "
+                                f"{row[k].item():.6g}: written with too few digits. A tiny probability of the true "
+                                "class changes the score a lot; write at least 9 significant digits (f'{p:.9g}')")
+            raise Incorrect(f"on {on}, id {i}'s probabilities read back as {show(row)}, expected {show(want[r])} "
+                            "(in the order Class_1 ... Class_9)")
+        expected_score = log_loss(p, labels)
+        scored = score_submission(path, ids, labels)
+        if not math.isclose(scored, expected_score, rel_tol=1e-6):
+            raise Incorrect(f"on {on}, the file scores {scored:.6g} but the probabilities {expected_score:.6g}")
+
+    data = otto_data()
+    if isinstance(submission_path, str):
+        submission_path = Path(submission_path)
+    if not isinstance(submission_path, Path) or not submission_path.is_file():
+        raise Incorrect(f"there is no file at submission_path ({submission_path}): write your model's predictions "
+                        f"for the test rows there, write_kaggle_submission(submission_path, otto.test_ids, ...)")
+    what = f"your submission {submission_path.name}"
+    got_ids, _ = read_back(submission_path, name, what)
+    try:
+        score = score_submission(submission_path, data.test_ids, data.test_labels)
+    except OttoFormatError as exc:
+        raise Incorrect(f"{what} is not a valid submission: " + str(exc).replace(str(submission_path), "the file")
+                        + " (otto.test_ids are the ids)") from None
+    return (f"Your submission {submission_path.name} is valid: {len(got_ids):,} rows, log loss {score:.4f} on the "
+            "test rows.")
+
+
+q1 = Question(EXERCISE, "q1", "Kaggle's multi-class log loss", 3, check_log_loss, hints=[
+    "Three steps on the probabilities p (N, 9): clip every entry to [1e-15, 1 - 1e-15] (torch.clamp), divide each "
+    "row by its sum (keepdim=True), then average -log of the entry at each row's label.",
+    "One entry per row: p[torch.arange(len(labels)), labels]. Before all that, raise ValueError unless p is 2-D "
+    "and labels has one entry per row (p.dim(), labels.shape). Clamp makes a new tensor, so the input stays as it "
+    "was; return a Python float (.item()).",
+])
+q2 = Question(EXERCISE, "q2", "Count features: log1p and standardisation", 2, check_prepare, hints=[
+    "log1p first (torch.log1p of the counts as floats), for the training and the test counts alike. Then the "
+    "mean and standard deviation of every column, computed on the training features only (dim=0).",
+    "Apply the same mean and std to both: (train - mean) / std and (test - mean) / std. Where std is 0 (a "
+    "feature that never varies in training), divide by 1: torch.where(std > 0, std, torch.ones_like(std)).",
+])
+q3 = Question(EXERCISE, "q3", f"Softmax regression: log loss at most {SOFTMAX_TARGET:.2f}", 2,
+              check_softmax_regression, hints=[
+    "Softmax regression is one layer: nn.Linear(93, 9) (or MLP((93, 9))). It returns logits; no softmax at the "
+    "end. Train it with fit on X_train, the features of q2.",
+    "A linear model converges fast: a handful of epochs with Adam at lr around 0.01 is plenty. Check the test "
+    "log loss that test_log_loss(softmax_net) prints.",
+])
+q4 = Question(EXERCISE, "q4", f"An MLP: log loss at most {MLP_TARGET:.2f}", 3, check_mlp, hints=[
+    "Hidden layers with ReLUs let the model bend its boundaries: MLP((93, h1, h2, 9), dropout=...) from book.mlp. "
+    "Wide layers (hundreds of units) with dropout around 0.3 work well on this data.",
+    "Adam at a learning rate of 1e-3 to 2e-3 for about 5 epochs; watch the test log loss: if it rises while the "
+    "training loss falls, the network over-fits (more dropout, fewer epochs). Keep the cell under 30 s.",
+])
+q5 = Question(EXERCISE, "q5", "A valid Kaggle submission", 2, check_submission, hints=[
+    "Line 1 is the header id,Class_1,...,Class_9; then one line per id: the id, then its 9 probabilities, "
+    "separated by commas.",
+    "Use ids.tolist() and probabilities.tolist() to get Python numbers, and write each probability with 9 "
+    "significant digits (f'{p:.9g}'): rounding 1e-9 to 0 changes the score. Then call your function with "
+    "submission_path, otto.test_ids and your best model's probabilities (predict_proba(model, X_test)).",
+])
+QUESTIONS = [q1, q2, q3, q4, q5]
