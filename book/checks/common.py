@@ -62,6 +62,18 @@ def expect_tensor(out, shape: tuple, name: str, on: str) -> torch.Tensor:
     return out
 
 
+def expect_image_logits(net, n: int, name: str) -> torch.Tensor:
+    """Run ``net`` on n random 28x28 images; it must return (n, 10) logits, not probabilities."""
+    X = torch.rand(n, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    on = f"a batch of {n} images of shape (1, 28, 28)"
+    with torch.no_grad():
+        out = expect_tensor(call(net, X, name=name, on=on), (n, 10), name, on)
+    if torch.allclose(out.sum(dim=1), torch.ones(n), atol=1e-4) and (out >= 0).all():
+        raise Incorrect(f"on {on}, {name} returns probabilities (each row sums to 1); it must return logits: "
+                        "nn.CrossEntropyLoss applies the softmax itself")
+    return out
+
+
 def expect_finite(out: torch.Tensor, name: str, on: str, why: str = "") -> None:
     bad = ~torch.isfinite(out.detach())
     if bad.any():

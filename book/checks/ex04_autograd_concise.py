@@ -9,7 +9,7 @@ import copy
 import torch
 from torch import nn
 
-from book.checks.common import call, expect_close, expect_tensor, show
+from book.checks.common import expect_image_logits, call, expect_close, expect_tensor, show
 from book.questions import Incorrect, Question
 
 EXERCISE = "04_autograd_concise"
@@ -52,13 +52,7 @@ def check_make_model(make_model):
     if n_params != 7850:
         raise Incorrect(f"`{name}()` has {n_params:,} parameters, expected 7,850: one linear map from the 784 pixels "
                         "to 10 classes (784 x 10 weights and 10 biases)")
-    X = torch.rand(5, 1, 28, 28, generator=torch.Generator().manual_seed(0))
-    on = "a batch of 5 images of shape (1, 28, 28)"
-    with torch.no_grad():
-        out = expect_tensor(call(net, X, name="the model", on=on), (5, 10), "the model", on)
-    if torch.allclose(out.sum(dim=1), torch.ones(5), atol=1e-4) and (out >= 0).all():
-        raise Incorrect(f"on {on}, the model's outputs are probabilities (each row sums to 1); it must return "
-                        "logits: nn.CrossEntropyLoss applies the softmax itself")
+    expect_image_logits(net, 5, "the model")
     weights = [p for p in net.parameters() if p.dim() == 2]
     biases = [p for p in net.parameters() if p.dim() == 1]
     std, mean = weights[0].detach().std().item(), weights[0].detach().mean().item()
