@@ -130,6 +130,23 @@ def _integer(text: str, path: Path, line: int, column: str, what: str) -> int:
     return value
 
 
+def _data_rows(reader, header: list[str], id_col: int, path: Path, id_wanted: str, unique_hint: str):
+    """(line number, id, fields) of each non-blank data row; wrong field counts and repeated ids stop with the line."""
+    first_line = {}
+    for line, fields in enumerate(reader, start=2):
+        if not fields:  # a blank line (often the last one)
+            continue
+        if len(fields) != len(header):
+            raise OttoFormatError(f"{path}, line {line}: {len(fields)} fields, but the header has "
+                                  f"{len(header)} columns")
+        row_id = _integer(fields[id_col], path, line, "id", id_wanted)
+        if row_id in first_line:
+            raise OttoFormatError(f"{path}, line {line}, column 'id': id {row_id} already appeared on line "
+                                  f"{first_line[row_id]}; {unique_hint}")
+        first_line[row_id] = line
+        yield line, row_id, fields
+
+
 def load_otto_csv(path: str | Path, require_target: bool = True) -> OttoTable:
     """Read Kaggle's Otto ``train.csv`` (``id, feat_1..feat_93, target``) into int64 tensors.
 
@@ -159,18 +176,8 @@ def load_otto_csv(path: str | Path, require_target: bool = True) -> OttoTable:
         target_col = header.index("target") if "target" in header else None
         class_index = {name: i for i, name in enumerate(CLASSES)}
         ids, rows, labels = [], [], []
-        first_line = {}
-        for line, fields in enumerate(reader, start=2):
-            if not fields:  # a blank line (often the last one)
-                continue
-            if len(fields) != len(header):
-                raise OttoFormatError(f"{path}, line {line}: {len(fields)} fields, but the header has "
-                                      f"{len(header)} columns")
-            row_id = _integer(fields[id_col], path, line, "id", "a non-negative integer id")
-            if row_id in first_line:
-                raise OttoFormatError(f"{path}, line {line}, column 'id': id {row_id} already appeared on line "
-                                      f"{first_line[row_id]}; every row needs its own id")
-            first_line[row_id] = line
+        for line, row_id, fields in _data_rows(reader, header, id_col, path, "a non-negative integer id",
+                                               "every row needs its own id"):
             try:
                 counts = [int(fields[c]) for c in feature_cols]
             except ValueError:
@@ -267,18 +274,9 @@ def read_submission(path: str | Path) -> tuple[torch.Tensor, torch.Tensor]:
                                   f"columns id, Class_1, ..., Class_9")
         id_col = header.index("id")
         class_cols = [header.index(name) for name in CLASSES]
-        ids, rows, first_line = [], [], {}
-        for line, fields in enumerate(reader, start=2):
-            if not fields:
-                continue
-            if len(fields) != len(header):
-                raise OttoFormatError(f"{path}, line {line}: {len(fields)} fields, but the header has "
-                                      f"{len(header)} columns")
-            row_id = _integer(fields[id_col], path, line, "id", "an integer id")
-            if row_id in first_line:
-                raise OttoFormatError(f"{path}, line {line}, column 'id': id {row_id} already appeared on line "
-                                      f"{first_line[row_id]}; submit one row per id")
-            first_line[row_id] = line
+        ids, rows = [], []
+        for line, row_id, fields in _data_rows(reader, header, id_col, path, "an integer id",
+                                               "submit one row per id"):
             row = []
             for name, c in zip(CLASSES, class_cols):
                 try:
