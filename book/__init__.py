@@ -27,10 +27,14 @@ Exercises and grading (``exercises/``):
 """
 
 import os
+import sys
 
 # Idle OpenMP threads should sleep, not spin: on a 2-core laptop or CI machine shared by a notebook kernel and its
-# client, spinning threads made torch 10-20x slower (measured by book.bench). It only takes effect when `book` is
-# imported before torch, which every chapter's set-up cell does; an explicit setting wins.
+# client, spinning threads made torch 10-20x slower (measured by book.bench). libgomp reads the setting once, when
+# torch is first imported, so it only takes effect when `book` is imported before torch — as every chapter's set-up
+# cell does; an explicit setting wins. OMP_WAIT_POLICY_IN_EFFECT says whether the value in os.environ is the one
+# torch runs with.
+OMP_WAIT_POLICY_IN_EFFECT = "OMP_WAIT_POLICY" in os.environ or "torch" not in sys.modules
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"

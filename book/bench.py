@@ -44,14 +44,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-# Idle OpenMP threads must sleep, not spin: on 2 cores shared with DataLoader workers (or any other program),
-# spinning threads made 2-thread epochs 10-20x slower here. libgomp reads the setting once, when torch is first
-# imported, so it is set before that; `make` exports the same for every course command.
-OMP_POLICY_IN_EFFECT = "OMP_WAIT_POLICY" in os.environ or "torch" not in sys.modules
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import torch
+from torch import nn
 
-import torch  # noqa: E402  (after the OpenMP setting)
-from torch import nn  # noqa: E402
+# Importing book.bench imported `book` first, which sets OMP_WAIT_POLICY=PASSIVE before torch loads (idle
+# OpenMP threads spinning on 2 shared cores made 2-thread epochs 10-20x slower here).
+from book import OMP_WAIT_POLICY_IN_EFFECT
 
 from book.data import FastLoader, REPO_ROOT, info, load_dataset, mean_std, to_float, torchvision_root  # noqa: E402
 from book.device import default_device  # noqa: E402
@@ -604,8 +602,8 @@ def machine() -> dict:
             or platform.machine(),
             "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
             "python": platform.python_version(), "platform": platform.platform(),
-            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY") if OMP_POLICY_IN_EFFECT
-            else "default (torch was imported before book.bench could set PASSIVE)",
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY") if OMP_WAIT_POLICY_IN_EFFECT
+            else "default (torch was imported before book could set PASSIVE)",
             "load_average_1min": round(load[0], 2) if load else None}
 
 

@@ -358,6 +358,7 @@ def fit_mlp(X: torch.Tensor, y: torch.Tensor, hidden: tuple[int, ...] = (512, 25
     optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * len(loader))
     loss_fn = torch.nn.CrossEntropyLoss()
+    test_iter = FastLoader(*test, batch_size=4096, shuffle=False, device="cpu") if test is not None else None
     showing = monitor.run(epochs=epochs, steps_per_epoch=len(loader)) if monitor else contextlib.nullcontext()
     with showing:
         for _ in range(epochs):
@@ -372,9 +373,8 @@ def fit_mlp(X: torch.Tensor, y: torch.Tensor, hidden: tuple[int, ...] = (512, 25
                 total += loss.item() * len(yb)
             if monitor is not None:
                 row = {"train_loss": total / len(y)}
-                if test is not None:
-                    row["test_loss"] = evaluate(net, FastLoader(*test, batch_size=4096, shuffle=False,
-                                                                device="cpu"), loss_fn)["loss"]
+                if test_iter is not None:
+                    row["test_loss"] = evaluate(net, test_iter, loss_fn)["loss"]
                 monitor.epoch(**row)
     return net.eval()
 

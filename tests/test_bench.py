@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from book import bench  # before torch: it sets OMP_WAIT_POLICY=PASSIVE, without which 2 busy cores crawl
+from book import bench  # before torch: importing book sets OMP_WAIT_POLICY=PASSIVE, without which 2 busy cores crawl
 
 import torch  # noqa: E402,I001
 

@@ -56,6 +56,18 @@ def check_mlp(MLP):
                         "put a ReLU between the two linear layers")
 
 
+def reference_epoch(net, optimizer, batches) -> list[float]:
+    """The model answer of q2, to compare with: one step per batch on the mean cross-entropy, the step losses."""
+    losses = []
+    for Xb, yb in batches:
+        loss = F.cross_entropy(net(Xb), yb)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
 def check_train_epoch(train_epoch):
     """q2: one epoch in training mode with an optimiser on the mean cross-entropy; the list of step losses."""
     name = "train_epoch"
@@ -67,13 +79,7 @@ def check_train_epoch(train_epoch):
     reference = copy.deepcopy(net)
     optimizer = torch.optim.SGD(net.parameters(), lr=0.3, momentum=0.9)
     ref_optimizer = torch.optim.SGD(reference.parameters(), lr=0.3, momentum=0.9)
-    want = []
-    for Xb, yb in batches:
-        loss = F.cross_entropy(reference(Xb), yb)
-        ref_optimizer.zero_grad()
-        loss.backward()
-        ref_optimizer.step()
-        want.append(loss.item())
+    want = reference_epoch(reference, ref_optimizer, batches)
     net.eval()
     on = "a toy network, SGD with momentum, and 3 batches"
     got = call(train_epoch, net, optimizer, batches, name=name, on=on)
@@ -116,13 +122,7 @@ def check_compare_optimizers(compare_optimizers, train_epoch):
     for key, make in makers.items():
         net = make_net()
         optimizer = make(net.parameters())
-        losses = []
-        for Xb, yb in batches:
-            loss = F.cross_entropy(net(Xb), yb)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
+        losses = reference_epoch(net, optimizer, batches)
         want[key] = sum(losses) / len(losses)
     calls.clear()
     on = "two optimisers ('sgd' and 'adam') on a toy problem"
