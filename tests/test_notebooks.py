@@ -30,12 +30,12 @@ def toc_files():
 
 def setup_cell_source():
     url = CONFIG["repository"]["url"]
-    return ("# Set-up for Colab and Binder: install the course package `book` if this kernel lacks it "
-            "(locally: nothing).\n"
+    return ("# Colab and Binder: install the course package `book` if it is missing.\n"
             "try:\n"
             "    import book\n"
             "except ModuleNotFoundError:\n"
-            f'    %pip install --quiet "git+{url}"')
+            f'    REPO = "{url}"\n'
+            '    %pip install --quiet "git+{REPO}"')
 
 
 def test_there_are_chapters_and_the_toc_lists_each_in_file_name_order():
@@ -71,7 +71,7 @@ CHECKED_AGAINST_BOOK = {
     "02_softmax": ["book.softmax"],
     "03_cross_entropy": ["book.cross_entropy"],
     "06_softmax_scratch": ["book.train"],
-    "08_mlp": ["book.mlp"],
+    "09_mlp": ["book.mlp"],
 }
 
 
