@@ -15,7 +15,7 @@ What is measured, all in one run, on ``default_device()`` (CUDA when present, el
   (c) the compute lower bound: every epoch's minibatches prepared before the clock starts, so the loop does
   nothing but the training step.
   Median seconds per epoch, ratio to (a), and test accuracy after the same number of epochs, for softmax
-  regression (chapter 07) and for the MLP of chapter 08;
+  regression (chapter 07) and for an MLP (chapters 09-10);
 * **loading only**: one epoch of batches from each way of storing and indexing the images, no training;
 * **test accuracy after 10 epochs** for both models on Fashion-MNIST and MNIST, beside the figure d2l published;
 * **whole-book execution**: a cold build (no cache) and a cached rebuild of a copy of the book;
@@ -114,7 +114,7 @@ class ModelSpec:
 MODELS = {
     # chapter 07 (and d2l): nn.Linear(784, 10) from N(0, 0.01^2), SGD with lr 0.1
     "softmax": ModelSpec("softmax regression 784-10, SGD lr 0.1", (784, 10), 0.0, "sgd", 0.1, 0.01),
-    # chapter 08's Fashion-MNIST MLP: one hidden layer of 256, dropout 0.2, Adam with lr 1e-3
+    # a Fashion-MNIST MLP of the kind chapter 10 trains: one hidden layer of 256, dropout 0.2, Adam lr 1e-3
     "mlp": ModelSpec("MLP 784-256-10, dropout 0.2, Adam lr 1e-3", (784, 256, 10), 0.2, "adam", 1e-3, None),
 }
 

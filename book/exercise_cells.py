@@ -28,6 +28,19 @@ import re
 
 from book.questions import STUB_MESSAGE
 
+# The notebook metadata every chapter and exercise notebook is committed with: exactly what JupyterLab 4.6 writes
+# into a notebook when it opens it with the course's kernel (ipykernel 7.4 on Python 3.11.7, the Python of the
+# course's machines and of binder/runtime.txt's python-3.11). JupyterLab replaces `kernelspec` and
+# `language_info` with the kernel's own on opening, and marks the notebook modified unless both are already
+# equal -- `language_info` in full, Python version included (so under another Python it still marks them).
+# scripts/normalise_notebook_metadata.py writes it; tests/test_notebook_metadata.py checks it.
+NOTEBOOK_METADATA = {
+    "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
+    "language_info": {"codemirror_mode": {"name": "ipython", "version": 3}, "file_extension": ".py",
+                      "mimetype": "text/x-python", "name": "python", "nbconvert_exporter": "python",
+                      "pygments_lexer": "ipython3", "version": "3.11.7"},
+}
+
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 ANSWER, CHECK, SOLUTION_ONLY = "answer", "check", "solution-only"
 ROLES = (ANSWER, CHECK, SOLUTION_ONLY)
@@ -156,9 +169,10 @@ def check_structure(nb, where: str) -> None:
 
 def learner_notebook(solution_nb: dict, where: str = "solutions notebook") -> dict:
     """The learner notebook made from a solutions notebook: stubs for answers, no solution-only cells, no
-    outputs."""
+    outputs, and the notebook metadata JupyterLab would write (so that it opens unmodified)."""
     check_structure(solution_nb, where)
     nb = copy.deepcopy(solution_nb)
+    nb["metadata"].update(copy.deepcopy(NOTEBOOK_METADATA))
     cells = []
     for cell in nb["cells"]:
         r, q = role(cell)

@@ -7,6 +7,9 @@
     >>> small = MLP((784, 256, 10), dropout=0.2)    # one hidden layer, dropout after its ReLU
     >>> path = save_state(small, "fashion.pt")      # the state_dict only, not the class
     >>> same = load_state("fashion.pt", sizes=(784, 256, 10))
+    >>> result = fit(small, train_iter, val_iter, nn.CrossEntropyLoss(), num_epochs=30,
+    ...              optimizer=torch.optim.SGD(small.parameters(), lr=0.1), patience=5)
+    >>> result.best_epoch, result.best["val_acc"]  # the weights of that epoch are back in `small`
 
 The layers are named ``fc1, relu1, drop1, fc2, ...`` inside ``net.layers``, so the ``state_dict`` keys
 (``layers.fc1.weight``, ...) depend only on the layer sizes: weights trained with dropout load into a model
@@ -16,7 +19,8 @@ is what ``nn.CrossEntropyLoss`` expects (it applies log-softmax itself).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -120,3 +124,83 @@ def load_state(path: str | Path, sizes: Sequence[int] = DEFAULT_SIZES, dropout: 
     if device is not None:
         model.to(device)
     return model.eval()
+
+
+# What "best" can mean when choosing an epoch on validation data, as book.evaluation.EarlyStopping's mode.
+_MODE = {"val_loss": "min", "val_acc": "max"}
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """What :func:`fit` did: one history row per epoch it ran (epoch, train_loss, train_acc, val_loss, val_acc,
+    time), the epoch it judged best on the validation data, that epoch's row and its weights (``best_state``, a
+    state_dict: ``model.load_state_dict(result.best_state)``), whether patience ran out before ``num_epochs``,
+    and whether the model's weights were changed back to the best epoch's at the end."""
+
+    history: list[dict]
+    best_epoch: int
+    best: dict
+    best_state: dict
+    stopped_early: bool
+    restored: bool
+
+
+def fit(net: nn.Module, train_iter, val_iter, loss: Callable, num_epochs: int, optimizer: torch.optim.Optimizer,
+        monitor=None, patience: int | None = None, best: str = "val_loss", restore_best: bool = True,
+        eval_loss: Callable | None = None) -> FitResult:
+    """Train ``net`` on ``train_iter``, measuring it on the *validation* data ``val_iter`` after every epoch.
+
+    The epoch with the lowest ``val_loss`` (or, with ``best="val_acc"``, the highest validation accuracy) is the
+    best; with ``patience`` = k, training stops once k epochs in a row have not beaten it (early stopping, with
+    :class:`book.evaluation.EarlyStopping` of chapter 08 keeping the count and the best weights), and
+    with ``restore_best`` the model ends with the best epoch's weights, not the last one's. The test set has no
+    part in any of this: score it once, afterwards. ``monitor`` (a :class:`book.monitor.TrainingMonitor`; one is
+    made when None) shows the curves and keeps counting epochs across calls. ``eval_loss`` is the loss measured
+    on the validation data when it should differ from the training ``loss`` (e.g. the plain cross-entropy when
+    training with label smoothing); by default it is ``loss``.
+    """
+    from book.evaluation import EarlyStopping
+    from book.monitor import TrainingMonitor
+    from book.train import evaluate, train_epoch
+
+    if not isinstance(net, nn.Module):
+        raise TypeError(f"net must be an nn.Module (fit saves and restores its state_dict), got {type(net).__name__}")
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError("optimizer must be a torch.optim.Optimizer, e.g. torch.optim.SGD(net.parameters(), lr=0.1), "
+                        f"got {optimizer!r}")
+    if not isinstance(num_epochs, int) or isinstance(num_epochs, bool) or num_epochs < 1:
+        raise ValueError(f"num_epochs must be a positive integer, got {num_epochs!r}")
+    if patience is not None and (not isinstance(patience, int) or isinstance(patience, bool) or patience < 1):
+        raise ValueError(f"patience must be None (no early stopping) or a positive number of epochs, got {patience!r}")
+    if best not in _MODE:
+        raise ValueError(f"best must be one of {sorted(_MODE)}, got {best!r}")
+    if eval_loss is not None and not callable(eval_loss):
+        raise TypeError(f"eval_loss must be a loss function such as nn.CrossEntropyLoss(), got {eval_loss!r}")
+    for name, data in (("train_iter", train_iter), ("val_iter", val_iter)):
+        if hasattr(data, "__len__") and len(data) == 0:
+            raise ValueError(f"{name} yields no batches: it must hold at least one example")
+
+    monitor = monitor if monitor is not None else TrainingMonitor()
+    first = monitor.epochs_done
+    # without patience the stopper only keeps the best epoch: it cannot run out within num_epochs
+    stopper = EarlyStopping(patience=patience if patience is not None else num_epochs, mode=_MODE[best])
+    stopped_early = False
+    steps = len(train_iter) if hasattr(train_iter, "__len__") else None
+    with monitor.run(epochs=num_epochs, steps_per_epoch=steps):
+        for epoch in range(first + 1, first + num_epochs + 1):
+            trained = train_epoch(net, train_iter, loss, optimizer, monitor, epoch)
+            measured = evaluate(net, val_iter, eval_loss if eval_loss is not None else loss)
+            row = monitor.epoch(train_loss=trained["loss"], train_acc=trained["acc"],
+                                val_loss=measured["loss"], val_acc=measured["acc"])
+            if stopper.step(row[best], net) and patience is not None:
+                stopped_early = epoch < first + num_epochs
+                break
+    if stopper.best_epoch is None:  # interrupted before the first epoch ended: nothing was measured
+        raise KeyboardInterrupt("fit was stopped before its first epoch ended")
+    history = [dict(r) for r in monitor.history[first:]]
+    best_row = history[stopper.best_epoch - 1]
+    # after an interrupt the weights may be half an epoch past the last row: put the best ones back in any case
+    restored = restore_best and best_row["epoch"] != history[-1]["epoch"]
+    if restore_best:
+        stopper.restore(net)
+    return FitResult(history, best_row["epoch"], best_row, stopper.best_state, stopped_early, restored)

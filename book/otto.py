@@ -37,12 +37,22 @@ Because of 5, the class posterior is exact and cheap:
 computed in log space (``lgamma``, ``logsumexp``). The Bayes-optimal log loss of a split is then the mean of
 ``-log p(y | x)`` over its rows -- computed, not estimated. No model, however good, can beat it on average.
 
+**Label shift.** ``load_otto(test_priors=q)`` draws the test rows with other class shares ``q`` (the training
+rows keep Otto's): each class's products look exactly as before (the same ``p(x | k)``), only how many of each
+class arrive changes. The exact posterior of those rows is the same model with prior ``q``
+(:meth:`OttoModel.with_prior`), so the Bayes floor under shift is exact too. A model trained on the old shares
+``p`` is moved to the new ones by Bayes' rule, ``p'(k | x) ∝ p(k | x) q(k) / p(k)`` (:func:`correct_priors`);
+when ``q`` is unknown, :func:`estimate_priors` estimates it from the unlabelled test rows by EM (Saerens,
+Latinne and Decaestecker, "Adjusting the outputs of a classifier to new a priori probabilities: a simple
+procedure", Neural Computation 14(1), 2002).
+
 ``python -m book.otto ladder`` trains the baselines and prints the ladder: prior, softmax regression, MLP, Bayes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -122,6 +132,13 @@ class OttoModel:
     @property
     def num_classes(self) -> int:
         return len(self.prior)
+
+    def with_prior(self, prior) -> "OttoModel":
+        """The same classes -- the same ``p(x | k)`` -- in other shares: the model of data under label shift.
+
+        ``prior``: one share per class (a sequence or tensor), non-negative, summing to 1.
+        """
+        return dataclasses.replace(self, prior=_check_prior(prior, self.num_classes, "prior"))
 
     @property
     def num_features(self) -> int:
@@ -243,7 +260,11 @@ def make_model(settings: Settings = Settings(), seed: int = MODEL_SEED) -> OttoM
 @dataclass(frozen=True)
 class OttoData:
     """A generated Otto-style data set: counts int64 (N, 93), labels int64 in 0..8, ids int64 from 1 (like
-    Kaggle's files), the class and feature names, and the model that generated it (for the exact optimum)."""
+    Kaggle's files), the class and feature names, and the model that generated it (for the exact optimum).
+
+    ``model`` generated the training rows; ``test_model`` the test rows when they were drawn with other class
+    shares (label shift, ``load_otto(test_priors=...)``), else it is None and ``model`` generated both.
+    """
 
     train_features: torch.Tensor
     train_labels: torch.Tensor
@@ -253,6 +274,7 @@ class OttoData:
     seed: int = DATA_SEED
     classes: tuple[str, ...] = CLASSES
     feature_names: tuple[str, ...] = FEATURES
+    test_model: OttoModel | None = field(default=None, repr=False)
 
     @property
     def train_ids(self) -> torch.Tensor:
@@ -267,27 +289,137 @@ class OttoData:
             raise ValueError(f"split must be 'train' or 'test', got {name!r}")
         return getattr(self, f"{name}_features"), getattr(self, f"{name}_labels")
 
+    def model_of(self, split: str) -> OttoModel:
+        """The model that generated the split's rows: the test split's own under label shift."""
+        if split not in ("train", "test"):
+            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        return self.test_model if split == "test" and self.test_model is not None else self.model
+
+    @property
+    def train_prior(self) -> torch.Tensor:
+        """The class probabilities the training rows were drawn with, float64 (9,)."""
+        return self.model.prior
+
+    @property
+    def test_prior(self) -> torch.Tensor:
+        """The class probabilities the test rows were drawn with: the training ones unless shifted."""
+        return self.model_of("test").prior
+
     def bayes_log_loss(self, split: str = "test") -> float:
-        """The exact Bayes-optimal log loss of the split: no model can beat it on average."""
-        return self.model.bayes_log_loss(*self.split(split))
+        """The exact Bayes-optimal log loss of the split: no model can beat it on average. Under label shift,
+        the test split's floor is that of the posterior under the test split's own class shares."""
+        return self.model_of(split).bayes_log_loss(*self.split(split))
 
     def bayes_posterior(self, split: str = "test") -> torch.Tensor:
-        return self.model.posterior(self.split(split)[0])
+        """The exact ``p(k | x)`` of every row of the split (under its own class shares), (N, 9) float64."""
+        return self.model_of(split).posterior(self.split(split)[0])
 
     def __repr__(self) -> str:
+        shift = ", test rows in other class shares" if self.test_model is not None else ""
         return (f"OttoData({len(self.train_labels):,} train / {len(self.test_labels):,} test rows of "
-                f"{len(self.feature_names)} counts, {len(self.classes)} classes, seed {self.seed})")
+                f"{len(self.feature_names)} counts, {len(self.classes)} classes, seed {self.seed}{shift})")
 
 
 def load_otto(train_size: int = TRAIN_SIZE, test_size: int = TEST_SIZE, seed: int = DATA_SEED,
-              settings: Settings = Settings()) -> OttoData:
+              settings: Settings = Settings(), test_priors=None) -> OttoData:
     """Generate the Otto-style data set (about a second). The same arguments always give the same rows; train and
-    test rows come from separate random streams, so the test set does not change with ``train_size``."""
+    test rows come from separate random streams, so the test set does not change with ``train_size``.
+
+    ``test_priors``: None (the test rows in Otto's class shares, like the training rows) or nine class shares
+    (non-negative, summing to 1) to draw the test rows with -- *label shift*: the same classes, in other
+    proportions. The training rows stay the same; the test rows come from the same seeded stream, drawn with
+    the new shares, and ``bayes_posterior("test")`` / ``bayes_log_loss("test")`` use them, so the floor is
+    exact under the shift.
+    """
     model = make_model(settings)
+    test_model = None if test_priors is None else model.with_prior(
+        _check_prior(test_priors, model.num_classes, "test_priors"))
     train_seed, test_seed = np.random.SeedSequence(seed).spawn(2)
     train_x, train_y = model.sample(train_size, train_seed)
-    test_x, test_y = model.sample(test_size, test_seed)
-    return OttoData(train_x, train_y, test_x, test_y, model=model, seed=seed)
+    test_x, test_y = (model if test_model is None else test_model).sample(test_size, test_seed)
+    return OttoData(train_x, train_y, test_x, test_y, model=model, seed=seed, test_model=test_model)
+
+
+# --- label shift ---------------------------------------------------------------------------------------------
+
+def _check_prior(prior, num_classes: int, name: str = "prior") -> torch.Tensor:
+    """``prior`` as a float64 tensor of ``num_classes`` class probabilities, or ValueError saying what is wrong.
+
+    Shares that sum to 1 within 1e-6 are renormalised exactly (so that rounded inputs such as 1/9 work).
+    """
+    try:
+        q = torch.as_tensor(prior, dtype=torch.float64).detach().cpu().clone()
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError(f"{name} must be {num_classes} class shares (a sequence or tensor of numbers), "
+                         f"got {type(prior).__name__}") from None
+    if q.shape != (num_classes,):
+        raise ValueError(f"{name} must hold one share per class, i.e. shape ({num_classes},), "
+                         f"got shape {tuple(q.shape)}")
+    if not torch.isfinite(q).all() or (q < 0).any():
+        raise ValueError(f"{name} must be finite shares >= 0, got {q.tolist()}")
+    total = q.sum().item()
+    if abs(total - 1) > 1e-6:
+        raise ValueError(f"{name} must sum to 1 (they are probabilities), got a sum of {total:.6g}; "
+                         f"divide them by their sum (percentages by 100)")
+    return q / q.sum()
+
+
+def correct_priors(probabilities: torch.Tensor, train_prior, test_prior) -> torch.Tensor:
+    """Move predicted probabilities from the class shares a model was trained on to new ones (label shift).
+
+    Bayes' rule with the same ``p(x | k)`` gives ``p'(k | x) = p(k | x) w_k / sum_j p(j | x) w_j`` with
+    ``w_k = test_prior[k] / train_prior[k]``. ``probabilities``: (N, K), rows summing to 1 (softmax outputs);
+    the priors: K shares each. Returns float64 (N, K), rows summing to 1. Exact for the exact posterior; for a
+    trained model it is as good as the model's probabilities are calibrated.
+    """
+    if not isinstance(probabilities, torch.Tensor):
+        raise TypeError(f"expected a tensor of probabilities (N, K), got {type(probabilities).__name__}")
+    p = probabilities.detach().to("cpu", torch.float64)
+    if p.dim() != 2 or p.shape[1] < 2:
+        raise ValueError(f"expected probabilities of shape (N, K) with K >= 2, got shape {tuple(p.shape)}")
+    k = p.shape[1]
+    if not torch.isfinite(p).all() or (p < 0).any():
+        raise ValueError("expected probabilities (finite, >= 0): pass softmax outputs, not logits")
+    if len(p) and not torch.allclose(p.sum(1), torch.ones(len(p), dtype=torch.float64), atol=1e-4):
+        raise ValueError("each row of probabilities must sum to 1: pass softmax outputs (torch.softmax)")
+    old, new = _check_prior(train_prior, k, "train_prior"), _check_prior(test_prior, k, "test_prior")
+    if (old == 0).any():
+        missing = torch.nonzero(old == 0).flatten().tolist()
+        raise ValueError(f"train_prior gives classes {missing} a share of 0: a model that never saw a class "
+                         "cannot be corrected towards it")
+    weighted = p * (new / old)
+    total = weighted.sum(1, keepdim=True)
+    if (total == 0).any():
+        row = int(torch.nonzero(total.flatten() == 0)[0])
+        raise ValueError(f"row {row} gives probability 0 to every class that test_prior allows: it cannot be "
+                         "moved to those shares")
+    return weighted / total
+
+
+def estimate_priors(probabilities: torch.Tensor, train_prior, max_iter: int = 1000,
+                    tol: float = 1e-8) -> torch.Tensor:
+    """Estimate the class shares of unlabelled rows from a model's predictions, by EM (Saerens et al., 2002).
+
+    Start from ``train_prior``; then repeat: correct the predictions to the current estimate
+    (:func:`correct_priors`), and take the mean corrected probability of each class as the next estimate. It
+    converges to the maximum-likelihood shares of the rows, given the model. Returns float64 (K,). Raises
+    ``RuntimeError`` if the estimate still moves by more than ``tol`` after ``max_iter`` rounds.
+    """
+    if not isinstance(probabilities, torch.Tensor):
+        raise TypeError(f"expected a tensor of probabilities (N, K), got {type(probabilities).__name__}")
+    if not isinstance(max_iter, int) or max_iter < 1:
+        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
+    if len(probabilities) == 0:
+        raise ValueError("no rows to estimate the class shares from")
+    estimate = _check_prior(train_prior, probabilities.shape[-1], "train_prior")
+    for _ in range(max_iter):
+        new = correct_priors(probabilities, train_prior, estimate).mean(0)
+        step = (new - estimate).abs().max().item()
+        estimate = new
+        if step < tol:
+            return estimate
+    raise RuntimeError(f"EM did not converge in {max_iter} rounds (the shares still moved by {step:.2g} in the "
+                       "last one); pass a larger max_iter")
 
 
 # --- features and baselines ----------------------------------------------------------------------------------

@@ -6,8 +6,10 @@ failing cell fails the tests.
 """
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,12 +19,72 @@ sys.path.insert(0, str(ROOT / "scripts"))  # book_site, book_browser, page_weigh
 
 import book_site  # noqa: E402
 
+# One torch thread per process: the book build's kernel and the nbval kernels run side by side on two cores, and
+# one thread trains the course's small models faster than two even alone (DESIGN.md, `make bench`).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 BUILD_TIMEOUT_S = 3600  # ~3 min alone; a loaded 2-core machine took 22 min (one chapter trains for minutes)
 WEIGHT_REPORT = pytest.StashKey[str]()
 
 
+class _BackgroundBuild:
+    """`jupyter-book build -W` started as soon as collection shows a test that needs the book.
+
+    The build executes every chapter in one kernel while the rest of the session (nbval over the chapters and
+    solutions, the package tests) runs in another: on two cores the two overlap instead of queueing.
+    """
+
+    def __init__(self, out: Path):
+        self.out = out
+        self.log = open(out / "build.log", "w+")
+        jupyter_book = Path(sys.executable).parent / "jupyter-book"
+        self.process = subprocess.Popen(
+            [str(jupyter_book), "build", str(ROOT), "-W", "-n", "--keep-going", "--path-output", str(out)],
+            stdout=self.log, stderr=subprocess.STDOUT, text=True)
+
+    def html(self) -> Path:
+        try:
+            code = self.process.wait(timeout=BUILD_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            pytest.fail(f"the book build took longer than {BUILD_TIMEOUT_S} s")
+        self.log.seek(0)
+        text = self.log.read()
+        assert code == 0, f"book build failed (exit {code}):\n{text[-10000:]}"
+        return self.out / "_build" / "html"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+
+BUILD = pytest.StashKey[_BackgroundBuild]()
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Tests of the built book run last, so that everything else runs while the book builds."""
+    items.sort(key=lambda item: "built_book" in getattr(item, "fixturenames", ()))
+
+
+def pytest_collection_finish(session):
+    if os.environ.get("COURSE_BUILT_BOOK") or session.config.option.collectonly:
+        return
+    if any("built_book" in getattr(item, "fixturenames", ()) for item in session.items):
+        out = Path(tempfile.mkdtemp(prefix="course-book-"))
+        session.config.stash[BUILD] = _BackgroundBuild(out)
+
+
+def pytest_unconfigure(config):
+    build = config.stash.get(BUILD, None)
+    if build is not None:
+        build.stop()
+        shutil.rmtree(build.out, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-def built_book(tmp_path_factory) -> Path:
+def built_book(pytestconfig) -> Path:
     """The built book's html folder."""
     reuse = os.environ.get("COURSE_BUILT_BOOK")
     if reuse:
@@ -31,12 +93,11 @@ def built_book(tmp_path_factory) -> Path:
             pytest.fail(f"COURSE_BUILT_BOOK={reuse} is not a built book (no intro.html / search.html there): "
                         "point it at a _build/html folder, or unset it to build the book")
         return html
-    out = tmp_path_factory.mktemp("book")
-    jupyter_book = Path(sys.executable).parent / "jupyter-book"
-    result = subprocess.run([str(jupyter_book), "build", str(ROOT), "-W", "-n", "--keep-going",
-                             "--path-output", str(out)], capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
-    assert result.returncode == 0, f"book build failed:\n{result.stdout[-5000:]}\n{result.stderr[-5000:]}"
-    return out / "_build" / "html"
+    build = pytestconfig.stash.get(BUILD, None)
+    if build is None:  # e.g. a test asked for the book through another fixture only after collection
+        out = Path(tempfile.mkdtemp(prefix="course-book-"))
+        build = pytestconfig.stash[BUILD] = _BackgroundBuild(out)
+    return build.html()
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,7 @@
-"""The exercise notebooks: generated from the solutions, never stale, well formed, and not published.
+"""The exercise notebooks: generated from the solutions, never stale, well formed, and not published; and the
+checkers of the questions that test_questions.py leaves to this file (exercises 03 and 06, the dropout and
+evaluation-mode questions of the MLP exercise, and the two challenges judged on held-out images), on right
+answers and on the mistakes learners make.
 
 Nothing here executes a notebook (the grading tests and nbval over exercises/solutions do).
 """
@@ -23,8 +26,9 @@ SOLUTIONS = sorted(SOLUTIONS_DIR.glob("*.ipynb"))
 IDS = [p.stem for p in SOLUTIONS]
 
 
-def test_there_is_one_exercise_per_stage_each_with_a_checks_module():
-    assert IDS == ["01_softmax", "02_cross_entropy", "03_training", "04_autograd_concise", "05_mlp", "06_otto"]
+def test_there_is_one_exercise_per_stage_in_reading_order_each_with_a_checks_module():
+    assert IDS == ["01_softmax", "02_cross_entropy", "03_data", "04_training", "05_autograd_concise",
+                   "06_generalisation", "07_mlp", "08_otto"]
     assert checks.exercise_ids() == IDS
     assert list(catalog.EXERCISES) == IDS
     for exercise in catalog.EXERCISES.values():
@@ -165,3 +169,437 @@ def test_solutions_are_not_published_in_the_book():
     toc = (ROOT / "_toc.yml").read_text()
     assert "exercises" in config["exclude_patterns"] and config["only_build_toc_files"] is True
     assert "exercises/" not in toc
+
+
+# --- the checkers this file is responsible for ----------------------------------------------------------------
+
+import math  # noqa: E402
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from torch import nn  # noqa: E402
+
+from book.questions import CORRECT, INCORRECT, NOT_ATTEMPTED, ____  # noqa: E402
+
+ex03 = checks.load("03_data")
+ex04 = checks.load("04_training")
+ex06 = checks.load("06_generalisation")
+ex07 = checks.load("07_mlp")
+
+
+def assert_correct(question, *answers):
+    v = question.evaluate(*answers)
+    assert v.status == CORRECT, f"{question.exercise} {question.id} rejected a right answer: {v.message}"
+    return v
+
+
+def assert_incorrect(question, *answers, says):
+    v = question.evaluate(*answers)
+    assert v.status == INCORRECT, f"{question.exercise} {question.id} accepted a wrong answer: {v}"
+    for fragment in [says] if isinstance(says, str) else says:
+        assert fragment in v.message, f"{question.id}: expected {fragment!r} in the message {v.message!r}"
+    return v
+
+
+def stub(*args, **kwargs):
+    raise NotImplementedError("write your answer here")
+
+
+# exercise 03: the data
+
+def to_inputs_right(images):
+    if images.dtype != torch.uint8:
+        raise TypeError(f"expected uint8 images, got {images.dtype}")
+    return images.float().div(255).unsqueeze(1)
+
+
+def test_ex03_to_inputs():
+    q1 = ex03.q1
+    assert_correct(q1, to_inputs_right)
+    assert_incorrect(q1, lambda im: im.float().div(255).unsqueeze(1), says="scale them a second time")
+    assert_incorrect(q1, lambda im: to_inputs_right(im).squeeze(1), says="add the channel dimension")
+    assert_incorrect(q1, lambda im: to_inputs_right(im) * 255 / im.max(), says="the batch's largest pixel")
+    assert_incorrect(q1, lambda im: (im // 255).unsqueeze(1), says="convert to float first")
+    assert_incorrect(q1, lambda im: to_inputs_right(im).double(), says="float32")
+
+    def borrowed(images):
+        from book.data import to_float
+        return to_float(images)
+
+    assert_incorrect(q1, borrowed, says="calls book.data.to_float")
+    assert q1.evaluate(stub).status == NOT_ATTEMPTED
+
+
+def class_counts_right(labels, num_classes):
+    if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
+        raise ValueError("labels out of range")
+    return torch.bincount(labels, minlength=num_classes)
+
+
+def test_ex03_class_counts():
+    q2 = ex03.q2
+    assert_correct(q2, class_counts_right)
+    assert_correct(q2, lambda y, k: class_counts_right(y, k).to(torch.int32))
+    assert_incorrect(q2, lambda y, k: torch.bincount(y), says=["class 3 never occurs", "minlength"])
+    assert_incorrect(q2, lambda y, k: class_counts_right(y, k).float(), says="whole numbers")
+    assert_incorrect(q2, lambda y, k: torch.bincount(y.clamp(0), minlength=k)[:k], says="ValueError")
+    assert_incorrect(q2, lambda y, k: class_counts_right(y, k).tolist(), says="expected a tensor")
+
+
+def standardise_right(train, test):
+    mu, sigma = train.mean(), train.std()
+    return (train - mu) / sigma, (test - mu) / sigma
+
+
+def test_ex03_standardise():
+    q3 = ex03.q3
+    assert_correct(q3, standardise_right)
+    assert_correct(q3, lambda a, b: ((a - a.mean()) / a.std(unbiased=False), (b - a.mean()) / a.std(unbiased=False)))
+    assert_incorrect(q3, lambda a, b: ((a - a.mean(0)) / a.std(0), (b - a.mean(0)) / a.std(0)),
+                     says="each pixel position")
+    assert_incorrect(q3, lambda a, b: (standardise_right(a, b)[0], (b - b.mean()) / b.std()),
+                     says="their own mean")
+    both = lambda a, b: torch.cat([a, b])  # noqa: E731
+    assert_incorrect(q3, lambda a, b: ((a - both(a, b).mean()) / both(a, b).std(),
+                                       (b - both(a, b).mean()) / both(a, b).std()), says="leak")
+    assert_incorrect(q3, lambda a, b: (a - a.mean(), b - a.mean()), says="nothing was divided")
+    assert_incorrect(q3, lambda a, b: standardise_right(a, b)[0], says="expected two tensors")
+
+    def in_place(a, b):
+        mu, sigma = a.mean(), a.std()
+        return a.sub_(mu).div_(sigma), b.sub_(mu).div_(sigma)
+
+    assert_incorrect(q3, in_place, says="changed the training images in place")
+
+
+def minibatches_right(X, y, batch_size, seed):
+    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
+    for start in range(0, len(y), batch_size):
+        idx = order[start:start + batch_size]
+        yield X[idx], y[idx]
+
+
+def test_ex03_minibatches():
+    q4 = ex03.q4
+    assert_correct(q4, minibatches_right)
+    assert_correct(q4, lambda X, y, b, s: list(minibatches_right(X, y, b, s)))  # a list of batches is fine too
+
+    def with_dataloader(X, y, batch_size, seed):
+        from torch.utils.data import DataLoader, TensorDataset
+        return DataLoader(TensorDataset(X, y), batch_size=batch_size, shuffle=True,
+                          generator=torch.Generator().manual_seed(seed))
+
+    def global_seed(X, y, batch_size, seed):
+        torch.manual_seed(seed)
+        order = torch.randperm(len(y))
+        for start in range(0, len(y), batch_size):
+            yield X[order[start:start + batch_size]], y[order[start:start + batch_size]]
+
+    def in_order(X, y, batch_size, seed):
+        for start in range(0, len(y), batch_size):
+            yield X[start:start + batch_size], y[start:start + batch_size]
+
+    def unseeded(X, y, batch_size, seed):
+        yield from minibatches_right(X, y, batch_size, int(torch.randint(0, 10 ** 9, ()).item()))
+
+    def drop_last(X, y, batch_size, seed):
+        return [b for b in minibatches_right(X, y, batch_size, seed) if len(b[1]) == batch_size]
+
+    def misaligned(X, y, batch_size, seed):
+        g = torch.Generator().manual_seed(seed)
+        ox, oy = torch.randperm(len(y), generator=g), torch.randperm(len(y), generator=g)
+        for start in range(0, len(y), batch_size):
+            yield X[ox[start:start + batch_size]], y[oy[start:start + batch_size]]
+
+    assert_incorrect(q4, with_dataloader, says="calls torch.utils.data")
+    assert_incorrect(q4, global_seed, says="global random generator")
+    assert_incorrect(q4, in_order, says="original order")
+    assert_incorrect(q4, unseeded, says="another order when called again")
+    assert_incorrect(q4, drop_last, says=["sizes [4, 4]", "smaller last batch"])
+    assert_incorrect(q4, misaligned, says="labels of other examples")
+    assert_incorrect(q4, lambda X, y, b, s: minibatches_right(X, y, b, 0), says="same order for seeds")
+
+
+# exercise 06: generalisation
+
+def split_right(n, val_size, seed):
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return perm[val_size:], perm[:val_size]
+
+
+def test_ex06_split():
+    q1 = ex06.q1
+    assert_correct(q1, split_right)
+    assert_correct(q1, lambda n, v, s: tuple(t.sort().values for t in split_right(n, v, s)))
+    assert_incorrect(q1, lambda n, v, s: (torch.arange(v, n), torch.arange(v)), says="first examples")
+
+    def borrowed(n, v, s):
+        from book.evaluation import validation_split
+        return validation_split(n, v, s)
+
+    assert_incorrect(q1, borrowed, says="calls book.evaluation.validation_split")
+    assert_incorrect(q1, lambda n, v, s: split_right(n, v, int(torch.randint(0, 10 ** 9, ()))),
+                     says="another split when called again")
+    assert_incorrect(q1, lambda n, v, s: (split_right(n, v, s)[0], split_right(n, v, s + 1)[1]), says="in both parts")
+    assert_incorrect(q1, lambda n, v, s: split_right(n, v, 0), says="same split for seeds")
+    assert_incorrect(q1, lambda n, v, s: split_right(n, v, s)[::-1], says="expected 40 and 10")
+
+
+def interval(correct, n, z=1.96, clip=True, se=None):
+    if n <= 0 or not 0 <= correct <= n:
+        raise ValueError("bad counts")
+    p = correct / n
+    se = math.sqrt(p * (1 - p) / n) if se is None else se(p, n)
+    low, high = p - z * se, p + z * se
+    return (p, max(0.0, low), min(1.0, high)) if clip else (p, low, high)
+
+
+def test_ex06_confidence_interval():
+    q2 = ex06.q2
+    assert_correct(q2, interval)
+    assert_correct(q2, lambda c, n: interval(c, n, z=ex06.Z95))
+    assert_incorrect(q2, lambda c, n: interval(c, n, se=lambda p, n: math.sqrt(p * (1 - p)) / n),
+                     says="the whole fraction")
+    assert_incorrect(q2, lambda c, n: interval(c, n, se=lambda p, n: p * (1 - p) / n), says="is a square root")
+    assert_incorrect(q2, lambda c, n: interval(c, n, z=1.0), says="68 %")
+    assert_incorrect(q2, lambda c, n: interval(c, n, z=2.0), says="1.96")
+    assert_incorrect(q2, lambda c, n: interval(c, n, clip=False), says="clip")
+    assert_incorrect(q2, lambda c, n: tuple(100 * v for v in interval(c, n)), says="not percentages")
+    assert_incorrect(q2, lambda c, n: interval(min(c, n), max(n, 1)), says="ValueError")
+    assert_incorrect(q2, lambda c, n: interval(c, n)[1:], says="expected three numbers")
+
+
+def early_stopping_right(history, patience):
+    best = None
+    for i, row in enumerate(history):
+        if best is None or row["val_loss"] < history[best]["val_loss"]:
+            best = i
+        elif i - best >= patience:
+            break
+    return history[best]["epoch"]
+
+
+def test_ex06_early_stopping():
+    q3 = ex06.q3
+    assert_correct(q3, early_stopping_right)
+
+    def with_class(history, patience):
+        from book.evaluation import EarlyStopping
+        stopper = EarlyStopping(patience=patience)
+        for row in history:
+            if stopper.step(row["val_loss"]):
+                break
+        return history[stopper.best_epoch - 1]["epoch"]
+
+    def ties_improve(history, patience):
+        best = 0
+        for i, row in enumerate(history):
+            if row["val_loss"] <= history[best]["val_loss"]:
+                best = i
+            elif i - best >= patience:
+                break
+        return history[best]["epoch"]
+
+    def by(key, history):
+        return min(history, key=lambda row: row[key])["epoch"]
+
+    def stop_epoch(history, patience):
+        epoch = early_stopping_right(history, patience)
+        i = next(i for i, row in enumerate(history) if row["epoch"] == epoch)
+        return history[min(len(history) - 1, i + patience)]["epoch"]
+
+    def position(history, patience):
+        epoch = early_stopping_right(history, patience)
+        return next(i for i, row in enumerate(history) if row["epoch"] == epoch)
+
+    assert_incorrect(q3, with_class, says="calls book.evaluation.EarlyStopping")
+    assert_incorrect(q3, ties_improve, says="only equals the best")
+    assert_incorrect(q3, lambda h, p: by("test_loss", h), says="*test* loss")
+    assert_incorrect(q3, lambda h, p: by("val_loss", h), says="training would have stopped after epoch 4")
+    assert_incorrect(q3, lambda h, p: by("train_loss", h), says="lowest training loss")
+    assert_incorrect(q3, stop_epoch, says="the epoch at which training stops")
+    assert_incorrect(q3, position, says="a position in the list")
+    assert_incorrect(q3, lambda h, p: float(early_stopping_right(h, p)), says="expected the epoch number")
+
+    def mutates(history, patience):
+        history.sort(key=lambda row: row["val_loss"])
+        return early_stopping_right(sorted(history, key=lambda row: row["epoch"]), patience)
+
+    assert_incorrect(q3, mutates, says="changed the history")
+
+
+def evaluate_06(net, data_iter, mean_losses=False, error=True, graph=False, batch_weights=True):
+    total, wrong, seen, batches = 0.0, 0, 0, 0
+    with torch.set_grad_enabled(graph):
+        for X, y in data_iter:
+            logits = net(X)
+            total += F.cross_entropy(logits, y, reduction="mean" if mean_losses else "sum").item()
+            wrong += ((logits.argmax(1) != y) if error else (logits.argmax(1) == y)).sum().item()
+            seen += len(y)
+            batches += 1
+    return total / (seen if batch_weights else batches), wrong / seen
+
+
+def test_ex06_loss_and_error_rate():
+    q4 = ex06.q4
+    assert_correct(q4, evaluate_06)
+    assert_incorrect(q4, lambda *a: evaluate_06(*a, mean_losses=True), says="divides twice")
+    assert_incorrect(q4, lambda *a: evaluate_06(*a, mean_losses=True, batch_weights=False),
+                     says="average of the batches' mean losses")
+    assert_incorrect(q4, lambda *a: evaluate_06(*a, error=False), says="that is the accuracy")
+    assert_incorrect(q4, lambda *a: (evaluate_06(*a)[1], evaluate_06(*a)[1]), says="that is the error rate")
+    assert_incorrect(q4, lambda *a: evaluate_06(*a, graph=True), says="torch.no_grad()")
+    assert_incorrect(q4, lambda *a: evaluate_06(*a)[0], says="expected two numbers")
+
+
+def test_ex06_choose_on_validation_report_test():
+    q5 = ex06.q5
+
+    def choose(results, on="val_acc", report="test_acc"):
+        name = max(results, key=lambda k: results[k][on])
+        return name, results[name][report]
+
+    assert_correct(q5, choose)
+    assert_incorrect(q5, lambda r: choose(r, on="test_acc"), says="best on the *test* set")
+    assert_incorrect(q5, lambda r: choose(r, report="val_acc"), says="too high")
+    assert_incorrect(q5, lambda r: (choose(r)[0], max(v["test_acc"] for v in r.values())),
+                     says="best test accuracy of all")
+    assert_incorrect(q5, lambda r: choose(r)[0], says="expected a pair")
+
+
+# exercise 04, q5: 82.5 % on the test images within 800 steps (trains softmax regression: a few seconds each)
+
+def train_epoch_04(net, params, train_iter, lr):
+    total, seen = 0.0, 0
+    for X, y in train_iter:
+        loss = F.cross_entropy(net(X), y, reduction="sum")
+        loss.backward()
+        with torch.no_grad():
+            for p in params:
+                p -= lr * p.grad / len(y)
+                p.grad.zero_()
+        total += loss.item()
+        seen += len(y)
+    return total / seen
+
+
+def test_ex04_challenge_is_judged_on_the_test_images_within_the_budget():
+    q5 = ex04.q5
+    v = assert_correct(q5, [1.0, 1.0, 0.1, 0.01], 256, train_epoch_04)
+    assert "n = 10,000" in v.message and "784 steps" in v.message
+    # the chapter's setting is not enough: the challenge cannot be passed by copying it
+    assert_incorrect(q5, [0.1, 0.1], 256, train_epoch_04, says=["below the 82.5 % target", "validation accuracy"])
+    assert_incorrect(q5, [0.1] * 5, 256, train_epoch_04, says=["980 SGD steps", "the budget is 800"])
+    assert_incorrect(q5, 0.1, 256, train_epoch_04, says="one learning rate per epoch")
+    assert_incorrect(q5, [0.1, -1.0], 256, train_epoch_04, says="positive number")
+    assert_incorrect(q5, [1e3], 256, train_epoch_04, says="at most 10")
+    assert_incorrect(q5, [10.0, 10.0], 256, lambda *a: float("nan"), says="diverged")
+    assert q5.evaluate(____, 256, train_epoch_04).status == NOT_ATTEMPTED
+    assert q5.evaluate([0.5], 256, stub).status == NOT_ATTEMPTED
+
+
+# exercise 07: dropout, evaluation mode, and the 2,000-image challenge
+
+class MLP07(nn.Module):
+    def __init__(self, num_inputs=784, num_hiddens=256, num_outputs=10, dropout=0.0, where="hidden"):
+        super().__init__()
+        self.flatten, self.where = nn.Flatten(), where
+        self.hidden = nn.Linear(num_inputs, num_hiddens)
+        self.dropout = nn.Dropout(dropout)
+        self.output = nn.Linear(num_hiddens, num_outputs)
+
+    def forward(self, X):
+        X = self.flatten(X)
+        if self.where == "input":
+            X = self.dropout(X)
+        H = torch.relu(self.hidden(X))
+        if self.where == "hidden":
+            H = self.dropout(H)
+        if self.where == "always":
+            H = F.dropout(H, self.dropout.p, training=True)
+        out = self.output(H)
+        return self.dropout(out) if self.where == "output" else out
+
+
+def variant(where):
+    class Variant(MLP07):
+        def __init__(self, num_inputs=784, num_hiddens=256, num_outputs=10, dropout=0.0):
+            super().__init__(num_inputs, num_hiddens, num_outputs, dropout, where)
+    return Variant
+
+
+class MLPWithoutDropout(nn.Module):
+    def __init__(self, num_inputs=784, num_hiddens=256, num_outputs=10):
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(num_inputs, num_hiddens), nn.ReLU(),
+                                 nn.Linear(num_hiddens, num_outputs))
+
+    def forward(self, X):
+        return self.net(X)
+
+
+def test_ex07_mlp_with_dropout():
+    q1 = ex07.q1
+    assert_correct(q1, MLP07)
+    assert_incorrect(q1, MLPWithoutDropout, says="dropout")
+    assert_incorrect(q1, variant("none"), says="gave the same output twice")
+    assert_incorrect(q1, variant("output"), says="not on the output")
+    assert_incorrect(q1, variant("input"), says="input pixels")
+    assert_incorrect(q1, variant("always"), says="in evaluation mode (after .eval()) gave two different outputs")
+
+
+def evaluate_07(net, data_iter, eval_mode=True, restore=True, graph=False):
+    was = net.training
+    if eval_mode:
+        net.eval()
+    right = seen = 0
+    with torch.set_grad_enabled(graph):
+        for X, y in data_iter:
+            right += (net(X).argmax(1) == y).sum().item()
+            seen += len(y)
+    if restore:
+        net.train(was)
+    return right / seen
+
+
+def test_ex07_evaluate_in_evaluation_mode():
+    q3 = ex07.q3
+    assert_correct(q3, evaluate_07)
+    assert_incorrect(q3, lambda *a: evaluate_07(*a, eval_mode=False), says="in training mode, where dropout is on")
+    assert_incorrect(q3, lambda *a: evaluate_07(*a, restore=False), says="left a model that came in train mode")
+
+    def always_train_after(net, data_iter):
+        acc = evaluate_07(net, data_iter)
+        net.train()
+        return acc
+
+    assert_incorrect(q3, always_train_after, says="came in eval mode in train mode")
+    assert_incorrect(q3, lambda *a: evaluate_07(*a, graph=True), says="torch.no_grad()")
+
+    def mean_of_batches(net, data_iter):
+        was = net.training
+        net.eval()
+        with torch.no_grad():
+            accs = [(net(X).argmax(1) == y).float().mean().item() for X, y in data_iter]
+        net.train(was)
+        return sum(accs) / len(accs)
+
+    assert_incorrect(q3, mean_of_batches, says="average of the batches' accuracies")
+
+
+def test_ex07_challenge_is_judged_on_the_test_images_and_names_over_fitting():
+    q5 = ex07.q5
+
+    def adam(params):
+        return torch.optim.Adam(params, lr=1e-3)
+
+    v = assert_correct(q5, MLP07, 256, 0.5, adam, 100, 25)
+    assert "10,000 test images" in v.message and "Adam (lr 0.001)" in v.message
+    assert_incorrect(q5, MLP07, 512, 0.0, adam, 100, 30, says=["the target is 0.58", "over-fits"])
+    assert_incorrect(q5, MLP07, 256, 0.5, lambda p: torch.optim.SGD(p, lr=1e-3), 100, 2, says="under-fits")
+    assert_incorrect(q5, MLP07, 256, 0.5, adam, 100, 31, says="from 1 to 30")
+    assert_incorrect(q5, MLP07, 1024, 0.5, adam, 100, 10, says="from 1 to 512")
+    assert_incorrect(q5, MLP07, 256, 1.0, adam, 100, 10, says="not including, 1")
+    assert_incorrect(q5, MLP07, 256, 0.5, adam, 10, 10, says="from 20 to 2,000")
+    assert_incorrect(q5, MLP07, 256, 0.5, lambda p: 0.1, 100, 10, says="torch.optim optimiser")
+    assert q5.evaluate(MLP07, 256, ____, adam, 100, 10).status == NOT_ATTEMPTED

@@ -1,13 +1,16 @@
 """book.kaggle: Kaggle's log loss against the formula, the Otto CSV loader and the submission scorer, on good and
 malformed fixture files written into tmp_path."""
 
+import gzip
 import math
+import re
+import zipfile
 
 import pytest
 import torch
 
 from book.kaggle import (CLASSES, EPS, FEATURES, OttoFormatError, load_otto_csv, log_loss, read_submission,
-                         score_submission, write_otto_csv, write_submission)
+                         row_log_losses, score_submission, write_otto_csv, write_submission)
 
 
 def direct_log_loss(p, y, eps=1e-15):
@@ -57,6 +60,23 @@ def test_log_loss_accepts_lists_and_float32():
     p, y = random_probabilities(20)
     assert log_loss(p.float(), y) == pytest.approx(log_loss(p, y), rel=1e-6)
     assert log_loss(p.tolist(), y.tolist()) == pytest.approx(log_loss(p, y), rel=1e-12)
+
+
+def test_row_log_losses_are_the_terms_the_log_loss_averages():
+    p = torch.tensor([[0.0, 1.0, 0.0], [0.2, 0.2, 0.2], [0.6, 0.2, 0.0]], dtype=torch.float64)
+    y = torch.tensor([0, 1, 0])
+    rows = row_log_losses(p, y)
+    assert rows.shape == (3,) and rows.dtype == torch.float64
+    expected = [direct_log_loss([row], [label]) for row, label in zip(p.tolist(), y.tolist())]
+    assert rows.tolist() == pytest.approx(expected, rel=1e-12)
+    q, labels = random_probabilities(300, seed=3)
+    assert rows.mean().item() == log_loss(p, y)
+    assert row_log_losses(q.float(), labels).mean().item() == pytest.approx(log_loss(q, labels), rel=1e-6)
+    # the standard error of the mean of the terms: Dirichlet(1) rows on 9 classes have -log p_y spread ~ 1.2
+    se = row_log_losses(q, labels).std().item() / math.sqrt(300)
+    assert 0.03 < se < 0.12
+    with pytest.raises(ValueError, match="one label per row"):
+        row_log_losses(q, labels[:5])
 
 
 @pytest.mark.parametrize("probabilities, labels, message", [
@@ -225,3 +245,124 @@ def test_a_good_fixture_scores_as_the_formula_says(tmp_path):
 def test_write_submission_rejects_bad_input(tmp_path, ids, probabilities, message):
     with pytest.raises(ValueError, match=message):
         write_submission(tmp_path / "s.csv", ids, probabilities)
+
+
+# --- no silent wrong answer (issue 15): encodings, compressed downloads, numbers, line numbers -----------------
+
+def test_latin_1_and_utf_16_files_say_which_file_and_what_encoding_was_expected(tmp_path):
+    latin = tmp_path / "latin.csv"
+    text = csv_text(good_rows()).replace("Class_9", "Clàss_9")
+    latin.write_bytes(text.encode("latin-1"))
+    with pytest.raises(OttoFormatError, match=r"latin\.csv, line 3: the byte b'\\xe0' is not UTF-8; expected "
+                                              r"UTF-8.*Latin-1.*iconv"):
+        load_otto_csv(latin)
+    spreadsheet = tmp_path / "unicode.csv"
+    spreadsheet.write_text(csv_text(good_rows()), encoding="utf-16")  # with a byte-order mark
+    with pytest.raises(OttoFormatError, match=r"unicode\.csv: the file is UTF-16 text.*expected UTF-8"):
+        load_otto_csv(spreadsheet)
+    no_mark = tmp_path / "no_mark.csv"
+    no_mark.write_bytes(csv_text(good_rows()).encode("utf-16-le"))
+    with pytest.raises(OttoFormatError, match="NUL bytes: it is UTF-16 text without a byte-order mark"):
+        load_otto_csv(no_mark)
+    with_bom = tmp_path / "bom.csv"
+    with_bom.write_bytes(csv_text(good_rows()).encode("utf-8-sig"))  # Excel's 'CSV UTF-8': read as it is
+    assert load_otto_csv(with_bom).ids.tolist() == [1, 2, 7]
+
+
+def test_kaggles_zip_and_gzip_downloads_are_read_directly(tmp_path):
+    text = csv_text(good_rows())
+    reference = load_otto_csv(write_text(tmp_path / "train.csv", text))
+    zipped = tmp_path / "train.csv.zip"
+    with zipfile.ZipFile(zipped, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("train.csv", text)
+        archive.writestr("__MACOSX/._train.csv", b"\x00\x05\x16\x07")  # the resource fork a Mac adds
+    gzipped = tmp_path / "train.csv.gz"
+    gzipped.write_bytes(gzip.compress(text.encode()))
+    for path in (zipped, gzipped):
+        table = load_otto_csv(path)
+        assert torch.equal(table.features, reference.features) and torch.equal(table.labels, reference.labels)
+    p, y = random_probabilities(20, seed=5)
+    plain = write_submission(tmp_path / "submission.csv", torch.arange(1, 21), p)
+    with zipfile.ZipFile(tmp_path / "submission.zip", "w") as archive:
+        archive.write(plain, "submission.csv")
+    assert score_submission(tmp_path / "submission.zip", torch.arange(1, 21), y) == score_submission(
+        plain, torch.arange(1, 21), y)
+    with zipfile.ZipFile(tmp_path / "both.zip", "w") as archive:
+        archive.writestr("train.csv", text)
+        archive.writestr("test.csv", text)
+    with pytest.raises(OttoFormatError, match=r"both\.zip: a zip archive of 2 files \(train\.csv, test\.csv\)"):
+        load_otto_csv(tmp_path / "both.zip")
+    (tmp_path / "cut.csv.gz").write_bytes(gzipped.read_bytes()[:40])
+    with pytest.raises(OttoFormatError, match=r"cut\.csv\.gz: a gzip file that cannot be decompressed"):
+        load_otto_csv(tmp_path / "cut.csv.gz")
+    zipped_bad = tmp_path / "inner.zip"
+    with zipfile.ZipFile(zipped_bad, "w") as archive:
+        archive.writestr("train.csv", text.replace(",17,", ",1_7,"))
+    with pytest.raises(OttoFormatError, match=r"inner\.zip \(train\.csv\), line 3, column 'feat_93'"):
+        load_otto_csv(zipped_bad)
+
+
+def write_text(path, text):
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("count", ["1_000", "١٢", "１２", "+5", "1e3", "0x1F", "1 2", "\t7"])
+def test_counts_are_ascii_digits_only(tmp_path, count):
+    # int() takes '1_000', Arabic-Indic and full-width digits, '+5' and tabs: all were read as counts before
+    path = write_text(tmp_path / "train.csv", csv_text(replace_field(good_rows(), 1, 4, count)))
+    with pytest.raises(OttoFormatError, match=rf"line 3, column 'feat_4': expected .* digits 0-9 only, got "
+                                              rf"{re.escape(repr(count))}"):
+        load_otto_csv(path)
+
+
+@pytest.mark.parametrize("value", ["1_0", "٠.٥", "0x1p-3", "infinity"])
+def test_probabilities_are_ascii_numbers_only(tmp_path, value):
+    path = write_text(tmp_path / "s.csv", submission_text(GOOD[:2] + [[3, value, *[0] * 8]]))
+    with pytest.raises(OttoFormatError, match=rf"line 4, column 'Class_1'.*got {re.escape(repr(value))}"):
+        read_submission(path)
+
+
+def test_numbers_beyond_int64_are_errors_with_line_and_column(tmp_path):
+    big = str(2 ** 63)
+    path = write_text(tmp_path / "train.csv", csv_text(replace_field(good_rows(), 2, 7, big)))
+    with pytest.raises(OttoFormatError, match=rf"line 4, column 'feat_7': .*got {big}, which is more than an "
+                                              r"int64 holds"):
+        load_otto_csv(path)
+    path = write_text(tmp_path / "ids.csv", csv_text(replace_field(good_rows(), 0, 0, big)))
+    with pytest.raises(OttoFormatError, match=r"line 2, column 'id': .*more than an int64"):
+        load_otto_csv(path)
+    largest = str(2 ** 63 - 1)
+    path = write_text(tmp_path / "ok.csv", csv_text(replace_field(good_rows(), 2, 7, largest)))
+    assert load_otto_csv(path).features[2, 6].item() == 2 ** 63 - 1
+
+
+def test_line_numbers_are_file_lines_after_a_quoted_field_spanning_lines(tmp_path):
+    def spanning(rows):  # each target quoted over two lines, as a spreadsheet writes a cell with a line break
+        return csv_text([[*row[:-1], f'"{row[-1]}\n"'] for row in rows])
+
+    assert load_otto_csv(write_text(tmp_path / "ok.csv", spanning(good_rows()))).labels.tolist() == [0, 8, 3]
+    # the records start on the file's lines 2, 4 and 6 (csv record numbers would say 2, 3, 4)
+    path = write_text(tmp_path / "bad.csv", spanning(replace_field(good_rows(), 2, 5, "x")))
+    with pytest.raises(OttoFormatError, match=r"line 6, column 'feat_5'"):
+        load_otto_csv(path)
+    path = write_text(tmp_path / "repeat.csv", spanning(replace_field(good_rows(), 2, 0, 1)))
+    with pytest.raises(OttoFormatError, match=r"line 6, column 'id': id 1 already appeared on line 2"):
+        load_otto_csv(path)
+
+
+def test_writers_refuse_what_the_readers_would_refuse(tmp_path):
+    ids, counts = torch.arange(1, 4), torch.ones(3, 93, dtype=torch.long)
+    with pytest.raises(ValueError, match="counts .* >= 0, got -1"):
+        write_otto_csv(tmp_path / "a.csv", ids, counts - 2)
+    with pytest.raises(ValueError, match=r"counts .*integers of shape \(3, 93\), got torch\.bool"):
+        write_otto_csv(tmp_path / "a.csv", ids, counts.bool())
+    with pytest.raises(ValueError, match=r"class indices .*integers.*got torch\.float32"):
+        write_otto_csv(tmp_path / "a.csv", ids, counts, torch.tensor([0.0, 1.0, 2.5]))
+    with pytest.raises(ValueError, match="class indices in 0..8, got 9"):
+        write_otto_csv(tmp_path / "a.csv", ids, counts, torch.tensor([0, 1, 9]))
+    with pytest.raises(ValueError, match="ids must be >= 0"):
+        write_otto_csv(tmp_path / "a.csv", ids - 2, counts)
+    with pytest.raises(ValueError, match="no rows to write"):
+        write_otto_csv(tmp_path / "a.csv", torch.zeros(0, dtype=torch.long), torch.zeros(0, 93, dtype=torch.long))
+    assert not (tmp_path / "a.csv").exists()

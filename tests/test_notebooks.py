@@ -70,7 +70,7 @@ def test_chapter_starts_with_title_then_the_setup_cell(path):
 CHECKED_AGAINST_BOOK = {
     "02_softmax": ["book.softmax"],
     "03_cross_entropy": ["book.cross_entropy"],
-    "06_softmax_scratch": ["book.train"],
+    "06_softmax_scratch": ["book.train", "book.evaluation"],
     "09_mlp": ["book.mlp"],
 }
 

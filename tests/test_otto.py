@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from book.kaggle import CLASSES, FEATURES, log_loss
-from book.otto import (OTTO_PERCENT, TEST_SIZE, TRAIN_SIZE, OttoModel, fit_softmax_regression, ladder, load_otto,
-                       main, make_model, predict_proba, prior_log_loss, standardise, transform)
+from book.otto import (OTTO_PERCENT, OTTO_SHARES, TEST_SIZE, TRAIN_SIZE, OttoModel, correct_priors, estimate_priors,
+                       fit_softmax_regression, ladder, load_otto, main, make_model, predict_proba, prior_log_loss,
+                       standardise, transform)
 
 
 @pytest.fixture(scope="module")
@@ -150,6 +151,126 @@ def test_bayes_beats_trained_models_and_tempered_posteriors(otto, fresh):
     exact = log_loss(lp.exp(), y)
     for temperature in (0.8, 0.9, 1.1, 1.25):
         assert log_loss(torch.softmax(lp / temperature, dim=1), y) > exact
+
+
+# --- label shift ---------------------------------------------------------------------------------------------
+
+UNIFORM = torch.full((9,), 1 / 9, dtype=torch.float64)
+REVERSED = torch.tensor(OTTO_SHARES[::-1], dtype=torch.float64)
+
+
+@pytest.fixture(scope="module")
+def balanced():
+    """The test rows drawn in equal class shares; the training rows as always."""
+    return load_otto(test_priors=UNIFORM)
+
+
+@pytest.mark.parametrize("priors", [UNIFORM, REVERSED, (0.5, 0.5, 0, 0, 0, 0, 0, 0, 0)],
+                         ids=["uniform", "reversed", "two classes"])
+def test_a_shifted_test_split_has_the_requested_shares_and_the_same_training_rows(priors):
+    plain = load_otto(train_size=1000)
+    shifted = load_otto(train_size=1000, test_priors=priors)
+    q = torch.as_tensor(priors, dtype=torch.float64)
+    assert torch.equal(shifted.test_prior, q / q.sum()) and torch.equal(shifted.train_prior, plain.train_prior)
+    assert torch.equal(shifted.train_features, plain.train_features)
+    assert torch.equal(shifted.train_labels, plain.train_labels)
+    assert not torch.equal(shifted.test_labels, plain.test_labels)
+    assert len(shifted.test_labels) == TEST_SIZE
+    shares = torch.bincount(shifted.test_labels, minlength=9).double() / TEST_SIZE
+    # labels are independent draws from q: each share within 4 binomial standard errors (0 exactly where q is 0)
+    standard_error = (q * (1 - q) / TEST_SIZE).sqrt()
+    assert ((shares - q).abs() <= 4 * standard_error).all(), shares.tolist()
+    assert "other class shares" in repr(shifted) and "other" not in repr(plain)
+    again = load_otto(train_size=1000, test_priors=priors)  # seeded: the same rows again
+    assert torch.equal(again.test_features, shifted.test_features)
+
+
+def test_the_bayes_floor_under_shift_is_computed_with_the_shifted_priors(otto, balanced):
+    x, y = balanced.split("test")
+    shifted_model = otto.model.with_prior(UNIFORM)
+    assert balanced.model_of("test") is balanced.test_model and balanced.model_of("train") is balanced.model
+    assert torch.equal(balanced.model.prior, otto.model.prior)  # the training rows keep Otto's shares
+    new_lp, old_lp = shifted_model.log_posterior(x), otto.model.log_posterior(x)
+    new = -new_lp.gather(1, y.unsqueeze(1)).squeeze(1)
+    old = -old_lp.gather(1, y.unsqueeze(1)).squeeze(1)
+    assert balanced.bayes_log_loss("test") == pytest.approx(new.mean().item(), rel=1e-12)
+    assert torch.allclose(balanced.bayes_posterior("test"), new_lp.exp(), rtol=1e-12, atol=0)
+    # the posterior of the training shares is no longer the best on these rows: it scores clearly worse...
+    diff = old - new
+    assert diff.mean() > 10 * diff.std() / math.sqrt(len(diff))
+    # ...and only the shifted posterior passes the check that its expected loss (its entropy) matches the
+    # labels' actual loss on average; the unshifted one fails it loudly
+    for lp, loss, consistent in ((new_lp, new, True), (old_lp, old, False)):
+        gap = loss + (lp.exp() * lp).sum(1)
+        z = abs(gap.mean()) / (gap.std() / math.sqrt(len(gap)))
+        assert (z < 4) if consistent else (z > 10), z
+
+
+def test_correcting_the_exact_posterior_gives_the_exact_shifted_posterior(otto):
+    x = otto.test_features[:2000]
+    exact = otto.model.posterior(x)
+    for q in (UNIFORM, REVERSED):
+        corrected = correct_priors(exact, otto.model.prior, q)
+        assert corrected.dtype == torch.float64
+        assert torch.allclose(corrected, otto.model.with_prior(q).posterior(x), rtol=1e-9, atol=1e-12)
+        back = correct_priors(corrected, q, otto.model.prior)  # and back again
+        assert torch.allclose(back, exact, rtol=1e-9, atol=1e-12)
+    assert torch.allclose(correct_priors(exact, otto.model.prior, otto.model.prior), exact, atol=1e-15)
+    # on the tiny model too, with Bayes' rule written out in probabilities
+    tiny, q = tiny_model(), torch.tensor([0.9, 0.1], dtype=torch.float64)
+    values = torch.tensor([[0, 0], [3, 1], [0, 4], [7, 2]])
+    likelihood = tiny.log_likelihood(values).exp() @ tiny.weights.T  # p(x | k), (4, 2)
+    expected = q * likelihood / (q * likelihood).sum(1, keepdim=True)
+    assert torch.allclose(correct_priors(tiny.posterior(values), tiny.prior, q), expected, atol=1e-12)
+
+
+def test_em_recovers_unknown_test_shares_from_unlabelled_rows(otto, balanced):
+    x, y = balanced.split("test")
+    predictions = otto.model.posterior(x)  # what a perfect model of the training shares would say
+    estimate = estimate_priors(predictions, otto.model.prior)
+    assert estimate.shape == (9,) and estimate.sum().item() == pytest.approx(1.0, abs=1e-12)
+    # close to the shares the rows were drawn with, far from the training shares it started from
+    assert (estimate - UNIFORM).abs().max() < 0.02
+    assert (otto.model.prior - UNIFORM).abs().max() > 0.14
+    corrected = correct_priors(predictions, otto.model.prior, estimate)
+    assert log_loss(corrected, y) < balanced.bayes_log_loss("test") + 0.003
+    # with no shift, EM stays near the training shares
+    unshifted = estimate_priors(otto.bayes_posterior("test"), otto.model.prior)
+    assert (unshifted - otto.model.prior).abs().max() < 0.01
+
+
+@pytest.mark.parametrize("priors, message", [
+    ((0.5, 0.5), r"shape \(9,\)"),
+    (OTTO_PERCENT, "sum to 1.*by 100"),
+    ((-0.1, 0.3, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.2), ">= 0"),
+    ((float("nan"),) * 9, "finite"),
+    ("uniform", "class shares"),
+])
+def test_test_priors_are_checked(priors, message):
+    with pytest.raises(ValueError, match=message):
+        load_otto(train_size=10, test_size=10, test_priors=priors)
+
+
+def test_prior_correction_rejects_bad_input(otto):
+    p = otto.model.posterior(otto.test_features[:5])
+    prior = otto.model.prior
+    with pytest.raises(ValueError, match="logits"):
+        correct_priors(torch.randn(5, 9), prior, UNIFORM)
+    with pytest.raises(ValueError, match="sum to 1"):
+        correct_priors(p * 2, prior, UNIFORM)
+    with pytest.raises(ValueError, match="shape"):
+        correct_priors(p, prior[:8] / prior[:8].sum(), UNIFORM[:8] * 9 / 8)
+    with pytest.raises(TypeError, match="tensor"):
+        correct_priors(p.tolist(), prior, UNIFORM)
+    never_seen = torch.tensor([0.5, 0.5] + [0.0] * 7, dtype=torch.float64)
+    with pytest.raises(ValueError, match="never saw"):
+        correct_priors(p, never_seen, UNIFORM)
+    certain = torch.nn.functional.one_hot(torch.tensor([4]), 9).double()
+    with pytest.raises(ValueError, match="row 0"):
+        correct_priors(certain, prior, never_seen)
+    with pytest.raises(RuntimeError, match="max_iter"):
+        estimate_priors(otto.model.posterior(load_otto(train_size=10, test_size=2000,
+                                                       test_priors=UNIFORM).test_features), prior, max_iter=2)
 
 
 def test_the_prior_guess_scores_the_entropy_of_the_shares(otto):

@@ -36,8 +36,9 @@ EXERCISES = {'01_softmax': {'title': 'Softmax: stable, batched, with a temperatu
                                            '\n'
                                            '\n'
                                            'for T in (0.1, 1.0, 10.0):\n'
-                                           '    print(f"T = {T:4}:", softmax_temperature(torch.tensor([[1.0, '
-                                           '2.0, 3.0]]), T))'},
+                                           '    print(f"T = {T:4}:",\n'
+                                           '          softmax_temperature(torch.tensor([[1.0, 2.0, 3.0]]), '
+                                           'T))'},
                               {'id': 'q4',
                                'title': 'Entropy of each row',
                                'points': 2,
@@ -45,8 +46,9 @@ EXERCISES = {'01_softmax': {'title': 'Softmax: stable, batched, with a temperatu
                                            '    return -torch.special.xlogy(P, P).sum(dim=1)\n'
                                            '\n'
                                            '\n'
-                                           'print(entropy(torch.tensor([[0.25, 0.25, 0.25, 0.25], [0.0, 1.0, '
-                                           '0.0, 0.0]])), "log 4 =", math.log(4))'}]},
+                                           'P = torch.tensor([[0.25, 0.25, 0.25, 0.25], [0.0, 1.0, 0.0, '
+                                           '0.0]])\n'
+                                           'print(entropy(P), "log 4 =", math.log(4))'}]},
  '02_cross_entropy': {'title': 'Cross-entropy: indexing, log-sum-exp, gradient',
                       'pass_mark': 0.6,
                       'questions': [{'id': 'q1',
@@ -56,8 +58,8 @@ EXERCISES = {'01_softmax': {'title': 'Softmax: stable, batched, with a temperatu
                                                  '    return y_hat[torch.arange(len(y)), y]\n'
                                                  '\n'
                                                  '\n'
-                                                 'print(pick(torch.tensor([[0.1, 0.3, 0.6], [0.3, 0.2, '
-                                                 '0.5]]), torch.tensor([0, 2])))'},
+                                                 'y_hat = torch.tensor([[0.1, 0.3, 0.6], [0.3, 0.2, 0.5]])\n'
+                                                 'print(pick(y_hat, torch.tensor([0, 2])))'},
                                     {'id': 'q2',
                                      'title': 'Stable log-sum-exp of each row',
                                      'points': 2,
@@ -94,7 +96,81 @@ EXERCISES = {'01_softmax': {'title': 'Softmax: stable, batched, with a temperatu
                                                  'differentiated by autograd\n'
                                                  'print("formula: ", cross_entropy_grad(O.detach(), y))\n'
                                                  'print("autograd:", O.grad)'}]},
- '03_training': {'title': 'Training from scratch: accuracy, evaluation, SGD',
+ '03_data': {'title': 'The data: tensors, scaling, class counts, standardisation, minibatches',
+             'pass_mark': 0.6,
+             'questions': [{'id': 'q1',
+                            'title': 'From bytes to inputs in [0, 1]',
+                            'points': 2,
+                            'solution': 'def to_inputs(images):\n'
+                                        '    if images.dtype != torch.uint8:\n'
+                                        '        raise TypeError(f"expected uint8 images (pixel values 0 to '
+                                        '255), got "\n'
+                                        '                        f"{images.dtype}: were they converted '
+                                        'already?")\n'
+                                        '    return images.float().div(255).unsqueeze(1)\n'
+                                        '\n'
+                                        '\n'
+                                        'X = to_inputs(fmnist.train_images[:5])\n'
+                                        'print(X.dtype, tuple(X.shape), f"values from {X.min():.1f} to '
+                                        '{X.max():.1f}")'},
+                           {'id': 'q2',
+                            'title': 'How many of each class',
+                            'points': 2,
+                            'solution': 'def class_counts(labels, num_classes):\n'
+                                        '    if len(labels) and (labels.min() < 0 or labels.max() >= '
+                                        'num_classes):\n'
+                                        '        low, high = labels.min().item(), labels.max().item()\n'
+                                        '        raise ValueError(f"labels must lie in 0..{num_classes - 1}, '
+                                        '"\n'
+                                        '                         f"got values from {low} to {high}")\n'
+                                        '    return torch.bincount(labels, minlength=num_classes)\n'
+                                        '\n'
+                                        '\n'
+                                        'all_counts = class_counts(fmnist.train_labels, 10)\n'
+                                        'first_counts = class_counts(fmnist.train_labels[:1000], 10)\n'
+                                        'for name, n_all, n_first in zip(fmnist.classes, '
+                                        'all_counts.tolist(),\n'
+                                        '                                first_counts.tolist()):\n'
+                                        '    print(f"{name:12s} {n_all:5d} of all training images, "\n'
+                                        '          f"{n_first:4d} of the first 1,000")'},
+                           {'id': 'q3',
+                            'title': 'Standardise with training statistics',
+                            'points': 2,
+                            'solution': 'def standardise(train, test):\n'
+                                        '    mu, sigma = train.mean(), train.std()\n'
+                                        '    return (train - mu) / sigma, (test - mu) / sigma\n'
+                                        '\n'
+                                        '\n'
+                                        'Z_train, Z_test = standardise(X_train, X_test)\n'
+                                        'print(f"training inputs: mean {Z_train.mean():+.4f}, std '
+                                        '{Z_train.std():.4f}")\n'
+                                        'print(f"test inputs:     mean {Z_test.mean():+.4f}, std '
+                                        '{Z_test.std():.4f}")'},
+                           {'id': 'q4',
+                            'title': 'A seeded minibatch iterator',
+                            'points': 3,
+                            'solution': 'def minibatches(X, y, batch_size, seed):\n'
+                                        '    generator = torch.Generator().manual_seed(seed)\n'
+                                        '    order = torch.randperm(len(y), generator=generator)\n'
+                                        '    for start in range(0, len(y), batch_size):\n'
+                                        '        idx = order[start:start + batch_size]\n'
+                                        '        yield X[idx], y[idx]\n'
+                                        '\n'
+                                        '\n'
+                                        'for epoch in range(2):\n'
+                                        '    n_batches = n_examples = 0\n'
+                                        '    for X_batch, y_batch in minibatches(X_train, '
+                                        'fmnist.train_labels, 256,\n'
+                                        '                                        seed=epoch):\n'
+                                        '        if n_batches == 0:\n'
+                                        '            first = y_batch[:8].tolist()\n'
+                                        '        n_batches, n_examples = n_batches + 1, n_examples + '
+                                        'len(y_batch)\n'
+                                        '    print(f"epoch {epoch}: first labels {first}, {n_batches} '
+                                        'batches, "\n'
+                                        '          f"{n_examples:,} examples, the last batch of '
+                                        '{len(y_batch)}")'}]},
+ '04_training': {'title': 'Training from scratch: accuracy, evaluation, SGD',
                  'pass_mark': 0.6,
                  'questions': [{'id': 'q1',
                                 'title': 'Accuracy of a batch',
@@ -103,8 +179,8 @@ EXERCISES = {'01_softmax': {'title': 'Softmax: stable, batched, with a temperatu
                                             '    return (y_hat.argmax(dim=1) == y).float().mean().item()\n'
                                             '\n'
                                             '\n'
-                                            'print(accuracy(torch.tensor([[0.1, 0.9], [0.8, 0.2], [0.3, '
-                                            '0.7]]), torch.tensor([1, 1, 1])))'},
+                                            'y_hat = torch.tensor([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]])\n'
+                                            'print(accuracy(y_hat, torch.tensor([1, 1, 1])))'},
                                {'id': 'q2',
                                 'title': 'Accuracy over a data set',
                                 'points': 2,
@@ -136,10 +212,12 @@ EXERCISES = {'01_softmax': {'title': 'Softmax: stable, batched, with a temperatu
                                             '        seen += len(y)\n'
                                             '    return total / seen'},
                                {'id': 'q5',
-                                'title': 'Reach 80% on Fashion-MNIST in at most 2 epochs',
+                                'title': '82.5 % on unseen images within 800 SGD steps',
                                 'points': 3,
-                                'solution': 'lr = 0.05\nbatch_size = 32\nnum_epochs = 1'}]},
- '04_autograd_concise': {'title': 'Autograd and the concise implementation',
+                                'solution': 'lrs = [1.0, 1.0, 0.1, 0.01]\n'
+                                            'batch_size = 256\n'
+                                            'try_setting(lrs, batch_size)'}]},
+ '05_autograd_concise': {'title': 'Autograd and the concise implementation',
                          'pass_mark': 0.6,
                          'questions': [{'id': 'q1',
                                         'title': 'A gradient without side effects',
@@ -196,25 +274,143 @@ EXERCISES = {'01_softmax': {'title': 'Softmax: stable, batched, with a temperatu
                                                     '        probs = torch.softmax(net(X), dim=1)\n'
                                                     '    net.train(was_training)\n'
                                                     '    return probs'}]},
- '05_mlp': {'title': 'Multilayer perceptron: module, optimisers, accuracy',
+ '06_generalisation': {'title': 'Generalisation: validation split, intervals, early stopping, loss vs error '
+                                'rate',
+                       'pass_mark': 0.6,
+                       'questions': [{'id': 'q1',
+                                      'title': 'A seeded train/validation split',
+                                      'points': 2,
+                                      'solution': 'def split(n, val_size, seed):\n'
+                                                  '    perm = torch.randperm(n, '
+                                                  'generator=torch.Generator().manual_seed(seed))\n'
+                                                  '    return perm[val_size:], perm[:val_size]\n'
+                                                  '\n'
+                                                  '\n'
+                                                  'train_idx, val_idx = split(60_000, 10_000, seed=0)\n'
+                                                  'shared = len(set(train_idx.tolist()) & '
+                                                  'set(val_idx.tolist()))\n'
+                                                  'print(f"{len(train_idx):,} training and {len(val_idx):,} '
+                                                  'validation indices, "\n'
+                                                  '      f"{shared} in both; the first validation indices:", '
+                                                  'val_idx[:5].tolist())'},
+                                     {'id': 'q2',
+                                      'title': 'How sure an accuracy is: a 95 % interval',
+                                      'points': 2,
+                                      'solution': 'def confidence_interval(correct, n):\n'
+                                                  '    if n <= 0 or not 0 <= correct <= n:\n'
+                                                  '        raise ValueError(f"expected 0 <= correct <= n and '
+                                                  'n > 0, "\n'
+                                                  '                         f"got correct={correct}, '
+                                                  'n={n}")\n'
+                                                  '    p = correct / n\n'
+                                                  '    se = math.sqrt(p * (1 - p) / n)\n'
+                                                  '    return p, max(0.0, p - 1.96 * se), min(1.0, p + 1.96 '
+                                                  '* se)\n'
+                                                  '\n'
+                                                  '\n'
+                                                  'last = history[-1]\n'
+                                                  'estimate, low, high = '
+                                                  'confidence_interval(last["val_correct"], 10_000)\n'
+                                                  'print(f"after epoch {last[\'epoch\']}: validation '
+                                                  'accuracy "\n'
+                                                  '      f"{100 * estimate:.2f} % (95 %: {100 * low:.2f} to '
+                                                  '{100 * high:.2f} %)")'},
+                                     {'id': 'q3',
+                                      'title': 'Early stopping on validation loss',
+                                      'points': 2,
+                                      'solution': 'def early_stopping(history, patience):\n'
+                                                  '    best = None\n'
+                                                  '    for i, row in enumerate(history):\n'
+                                                  '        if best is None or row["val_loss"] < '
+                                                  'history[best]["val_loss"]:\n'
+                                                  '            best = i\n'
+                                                  '        elif i - best >= patience:\n'
+                                                  '            break\n'
+                                                  '    return history[best]["epoch"]\n'
+                                                  '\n'
+                                                  '\n'
+                                                  'best_epoch = early_stopping(history, patience=5)\n'
+                                                  'best = history[best_epoch - 1]\n'
+                                                  'print(f"early stopping keeps epoch {best_epoch}: '
+                                                  'validation loss "\n'
+                                                  '      f"{best[\'val_loss\']:.3f}; after the last epoch: '
+                                                  '"\n'
+                                                  '      f"{history[-1][\'val_loss\']:.3f}")'},
+                                     {'id': 'q4',
+                                      'title': 'The loss is not the error rate',
+                                      'points': 2,
+                                      'solution': 'def evaluate(net, data_iter):\n'
+                                                  '    total_loss, wrong, seen = 0.0, 0, 0\n'
+                                                  '    with torch.no_grad():\n'
+                                                  '        for X, y in data_iter:\n'
+                                                  '            logits = net(X)\n'
+                                                  '            total_loss += F.cross_entropy(logits, y, '
+                                                  'reduction="sum").item()\n'
+                                                  '            wrong += (logits.argmax(dim=1) != '
+                                                  'y).sum().item()\n'
+                                                  '            seen += len(y)\n'
+                                                  '    return total_loss / seen, wrong / seen\n'
+                                                  '\n'
+                                                  '\n'
+                                                  'loss, error = evaluate(net, val_iter)\n'
+                                                  'print(f"after {history[-1][\'epoch\']} epochs: validation '
+                                                  'loss {loss:.3f}, "\n'
+                                                  '      f"error rate {error:.3f}")'},
+                                     {'id': 'q5',
+                                      'title': 'Choose on validation, report on test',
+                                      'points': 2,
+                                      'solution': 'def choose_and_report(results):\n'
+                                                  '    name = max(results, key=lambda k: '
+                                                  'results[k]["val_acc"])\n'
+                                                  '    return name, results[name]["test_acc"]\n'
+                                                  '\n'
+                                                  '\n'
+                                                  'gen = torch.Generator().manual_seed(0)\n'
+                                                  'honest, chosen_on_test = [], []\n'
+                                                  'for trial in range(200):\n'
+                                                  '    counts = torch.binomial(torch.full((40, 2), '
+                                                  '10_000.0),\n'
+                                                  '                            torch.full((40, 2), 0.83), '
+                                                  'generator=gen)\n'
+                                                  '    results = {f"config {k}": {"val_acc": v / 10_000, '
+                                                  '"test_acc": t / 10_000}\n'
+                                                  '               for k, (v, t) in '
+                                                  'enumerate(counts.tolist())}\n'
+                                                  '    honest.append(choose_and_report(results)[1])\n'
+                                                  '    chosen_on_test.append(max(r["test_acc"] for r in '
+                                                  'results.values()))\n'
+                                                  'print("every configuration\'s true accuracy: 83.00 %")\n'
+                                                  'print(f"chosen on validation, test reported: {100 * '
+                                                  'sum(honest) / 200:.2f} %"\n'
+                                                  '      " (mean of 200 searches)")\n'
+                                                  'print(f"chosen on test, test reported:       "\n'
+                                                  '      f"{100 * sum(chosen_on_test) / 200:.2f} %")'}]},
+ '07_mlp': {'title': 'Multilayer perceptron: dropout, evaluation mode, optimisers, over-fitting',
             'pass_mark': 0.6,
             'questions': [{'id': 'q1',
-                           'title': 'An MLP as an nn.Module',
+                           'title': 'An MLP with dropout, as an nn.Module',
                            'points': 3,
                            'solution': 'class MLP(nn.Module):\n'
                                        '    def __init__(self, num_inputs=784, num_hiddens=256, '
-                                       'num_outputs=10):\n'
+                                       'num_outputs=10,\n'
+                                       '                 dropout=0.0):\n'
                                        '        super().__init__()\n'
                                        '        self.flatten = nn.Flatten()\n'
                                        '        self.hidden = nn.Linear(num_inputs, num_hiddens)\n'
+                                       '        self.dropout = nn.Dropout(dropout)\n'
                                        '        self.output = nn.Linear(num_hiddens, num_outputs)\n'
                                        '\n'
                                        '    def forward(self, X):\n'
-                                       '        return '
-                                       'self.output(torch.relu(self.hidden(self.flatten(X))))\n'
+                                       '        H = torch.relu(self.hidden(self.flatten(X)))\n'
+                                       '        return self.output(self.dropout(H))\n'
                                        '\n'
                                        '\n'
-                                       'print(MLP())'},
+                                       'net = MLP(dropout=0.5)\n'
+                                       'X = fmnist.train_images[:2].float().div(255)\n'
+                                       'for mode in ("train", "eval"):\n'
+                                       '    getattr(net, mode)()\n'
+                                       '    same = torch.equal(net(X), net(X))\n'
+                                       '    print(f"{mode} mode: two calls give the same logits: {same}")'},
                           {'id': 'q2',
                            'title': 'A training epoch with an optimiser',
                            'points': 2,
@@ -229,6 +425,19 @@ EXERCISES = {'01_softmax': {'title': 'Softmax: stable, batched, with a temperatu
                                        '        losses.append(loss.item())\n'
                                        '    return losses'},
                           {'id': 'q3',
+                           'title': 'Evaluate in evaluation mode',
+                           'points': 2,
+                           'solution': 'def evaluate(net, data_iter):\n'
+                                       '    was_training = net.training\n'
+                                       '    net.eval()\n'
+                                       '    right, seen = 0, 0\n'
+                                       '    with torch.no_grad():\n'
+                                       '        for X, y in data_iter:\n'
+                                       '            right += (net(X).argmax(dim=1) == y).sum().item()\n'
+                                       '            seen += len(y)\n'
+                                       '    net.train(was_training)\n'
+                                       '    return right / seen'},
+                          {'id': 'q4',
                            'title': 'Compare optimisers fairly',
                            'points': 2,
                            'solution': 'def compare_optimizers(make_net, optimizers, train_iter):\n'
@@ -244,52 +453,60 @@ EXERCISES = {'01_softmax': {'title': 'Softmax: stable, batched, with a temperatu
                                        'def make_mlp():\n'
                                        '    torch.manual_seed(0)\n'
                                        '    return nn.Sequential(nn.Flatten(), nn.Linear(784, 256), '
-                                       'nn.ReLU(), nn.Linear(256, 10))\n'
+                                       'nn.ReLU(),\n'
+                                       '                         nn.Linear(256, 10))\n'
                                        '\n'
                                        '\n'
                                        'candidates = {\n'
                                        '    "SGD, lr 0.1": lambda params: torch.optim.SGD(params, lr=0.1),\n'
-                                       '    "SGD with momentum 0.9, lr 0.1": lambda params: '
-                                       'torch.optim.SGD(params, lr=0.1, momentum=0.9),\n'
+                                       '    "SGD with momentum 0.9, lr 0.1":\n'
+                                       '        lambda params: torch.optim.SGD(params, lr=0.1, '
+                                       'momentum=0.9),\n'
                                        '    "Adam, lr 0.001": lambda params: torch.optim.Adam(params, '
                                        'lr=1e-3),\n'
                                        '}\n'
-                                       'first_5000 = FastLoader(fmnist.train_images[:5_000], '
-                                       'fmnist.train_labels[:5_000], batch_size=128, seed=0,\n'
-                                       '                        device="cpu")\n'
                                        'for name, loss in compare_optimizers(make_mlp, candidates, '
-                                       'first_5000).items():\n'
-                                       '    print(f"{name:30s} mean training loss over one epoch of 5,000 '
-                                       'images: {loss:.4f}")'},
-                          {'id': 'q4',
-                           'title': 'Reach 82% on the test subset in at most 3 epochs',
+                                       'train_iter).items():\n'
+                                       '    print(f"{name:30s} mean training loss over one epoch: '
+                                       '{loss:.4f}")'},
+                          {'id': 'q5',
+                           'title': '2,000 images, a loss of at most 0.58 on unseen ones',
                            'points': 3,
                            'solution': 'def make_optimizer(params):\n'
                                        '    return torch.optim.Adam(params, lr=1e-3)\n'
                                        '\n'
                                        '\n'
-                                       'batch_size = 64\n'
-                                       'num_epochs = 3'}]},
- '06_otto': {'title': 'The Otto-style challenge: log loss, count features, two models, a submission',
+                                       'num_hiddens = 256\n'
+                                       'dropout = 0.5\n'
+                                       'batch_size = 100\n'
+                                       'num_epochs = 25\n'
+                                       'try_setting(num_hiddens, dropout, make_optimizer, batch_size, '
+                                       'num_epochs)'}]},
+ '08_otto': {'title': 'The Otto-style challenge: log loss, count features, two models, a submission',
              'pass_mark': 0.6,
              'questions': [{'id': 'q1',
                             'title': "Kaggle's multi-class log loss",
                             'points': 3,
                             'solution': 'def kaggle_log_loss(probabilities, labels):\n'
+                                        '    n = len(probabilities)\n'
                                         '    if probabilities.dim() != 2:\n'
                                         '        raise ValueError(f"expected probabilities of shape (N, '
-                                        'classes), got shape {tuple(probabilities.shape)}")\n'
-                                        '    if labels.shape != (len(probabilities),):\n'
+                                        'classes), "\n'
+                                        '                         f"got shape '
+                                        '{tuple(probabilities.shape)}")\n'
+                                        '    if labels.shape != (n,):\n'
                                         '        raise ValueError(f"expected one label per row, shape '
-                                        '({len(probabilities)},), got {tuple(labels.shape)}")\n'
+                                        '({n},), "\n'
+                                        '                         f"got {tuple(labels.shape)}")\n'
                                         '    p = probabilities.double().clamp(1e-15, 1 - 1e-15)\n'
                                         '    p = p / p.sum(dim=1, keepdim=True)\n'
                                         '    return -p[torch.arange(len(labels)), '
                                         'labels].log().mean().item()\n'
                                         '\n'
                                         '\n'
-                                        'print(kaggle_log_loss(torch.tensor([[0.8, 0.2], [0.0, 1.0]]), '
-                                        'torch.tensor([0, 0])))  # (-log 0.8 - log 1e-15) / 2'},
+                                        '# (-log 0.8 - log 1e-15) / 2:\n'
+                                        'print(kaggle_log_loss(torch.tensor([[0.8, 0.2], [0.0, 1.0]]),\n'
+                                        '                      torch.tensor([0, 0])))'},
                            {'id': 'q2',
                             'title': 'Count features: log1p and standardisation',
                             'points': 2,
@@ -297,30 +514,34 @@ EXERCISES = {'01_softmax': {'title': 'Softmax: stable, batched, with a temperatu
                                         '    train = torch.log1p(train_counts.float())\n'
                                         '    test = torch.log1p(test_counts.float())\n'
                                         '    mean, std = train.mean(dim=0), train.std(dim=0)\n'
-                                        '    std = torch.where(std > 0, std, torch.ones_like(std))  # a '
-                                        'constant column stays 0 instead of 0 / 0 = nan\n'
+                                        '    # a constant column stays 0 instead of 0 / 0 = nan\n'
+                                        '    std = torch.where(std > 0, std, torch.ones_like(std))\n'
                                         '    return (train - mean) / std, (test - mean) / std\n'
                                         '\n'
                                         '\n'
                                         'X_train, X_test = prepare(otto.train_features, otto.test_features)\n'
-                                        'print(f"training features: column means from '
-                                        '{X_train.mean(0).min():.3f} to {X_train.mean(0).max():.3f}, "\n'
-                                        '      f"standard deviations from {X_train.std(0).min():.3f} to '
-                                        '{X_train.std(0).max():.3f}")'},
+                                        'means, stds = X_train.mean(0), X_train.std(0)\n'
+                                        'print(f"training features: column means from {means.min():.3f} to '
+                                        '"\n'
+                                        '      f"{means.max():.3f}, standard deviations from '
+                                        '{stds.min():.3f} to "\n'
+                                        '      f"{stds.max():.3f}")'},
                            {'id': 'q3',
                             'title': 'Softmax regression: log loss at most 0.70',
                             'points': 2,
                             'solution': 'torch.manual_seed(0)  # the same initial weights on every run\n'
-                                        'softmax_net = fit(nn.Linear(93, 9), X_train, y_train, num_epochs=5, '
-                                        'lr=0.01)\n'
+                                        'softmax_net = fit(nn.Linear(93, 9), X_train, y_train, '
+                                        'num_epochs=5,\n'
+                                        '                  lr=0.01)\n'
                                         'print(f"softmax regression: log loss '
-                                        '{test_log_loss(softmax_net):.4f} on the test rows")'},
+                                        '{test_log_loss(softmax_net):.4f} "\n'
+                                        '      "on the test rows")'},
                            {'id': 'q4',
                             'title': 'An MLP: log loss at most 0.52',
                             'points': 3,
                             'solution': 'torch.manual_seed(0)\n'
-                                        'mlp = fit(MLP((93, 512, 256, 9), dropout=0.3), X_train, y_train, '
-                                        'num_epochs=5, lr=2e-3)\n'
+                                        'mlp = fit(MLP((93, 512, 256, 9), dropout=0.3), X_train, y_train,\n'
+                                        '          num_epochs=5, lr=2e-3)\n'
                                         'print(f"MLP: log loss {test_log_loss(mlp):.4f} on the test rows")'},
                            {'id': 'q5',
                             'title': 'A valid Kaggle submission',
@@ -335,6 +556,6 @@ EXERCISES = {'01_softmax': {'title': 'Softmax: stable, batched, with a temperatu
                                         'row) + "\\n")\n'
                                         '\n'
                                         '\n'
-                                        'write_kaggle_submission(submission_path, otto.test_ids, '
-                                        'predict_proba(mlp, X_test))\n'
+                                        'write_kaggle_submission(submission_path, otto.test_ids,\n'
+                                        '                        predict_proba(mlp, X_test))\n'
                                         'print("\\n".join(submission_path.read_text().splitlines()[:3]))'}]}}

@@ -6,6 +6,9 @@ and what was expected of the output -- a shape, a property, a value on a small c
 
 from __future__ import annotations
 
+import contextlib
+import sys
+
 import torch
 from torch.overrides import TorchFunctionMode
 
@@ -116,3 +119,86 @@ class Forbidden(TorchFunctionMode):
 
 def forbid(names, name: str, instead: str) -> Forbidden:
     return Forbidden(set(names), name, instead)
+
+
+@contextlib.contextmanager
+def forbidden_calls(functions, name: str, instead: str):
+    """Report the answer as incorrect if, inside the block, any of ``functions`` is called -- under any name it
+    was imported as (calls are recognised by the function's code object, so aliases and wrappers are caught).
+
+    For Python functions and classes (their ``__init__``) that a question asks the learner to write instead of
+    borrowing; torch's own functions are caught by :func:`forbid` instead."""
+    codes = {}
+    for f in functions:
+        target = f.__init__ if isinstance(f, type) else f
+        codes[target.__code__] = f"{f.__module__}.{f.__qualname__}"
+    called = []
+    previous = sys.getprofile()
+
+    def watch(frame, event, arg):
+        if event == "call" and frame.f_code in codes:
+            called.append(codes[frame.f_code])
+
+    sys.setprofile(watch)
+    try:
+        yield
+    finally:
+        sys.setprofile(previous)
+    if called:
+        raise Incorrect(f"`{name}` calls {called[0]}: {instead}")
+
+
+def as_number(value, name: str, on: str) -> float:
+    """A Python number returned by the learner's code, or Incorrect saying what came back instead."""
+    if isinstance(value, torch.Tensor):
+        raise Incorrect(f"on {on}, `{name}` returned a tensor ({show(value)}); return a Python number "
+                        "(float(...) or .item())")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise Incorrect(f"on {on}, `{name}` returned {type(value).__name__} {show(value)}, expected a number")
+    return float(value)
+
+
+class RecordingNet:
+    """A fixed linear model from 2 features to 3 classes that notes how it was called: how often, and whether
+    with gradient tracking on (evaluation must build no graph)."""
+
+    def __init__(self):
+        self.weight = torch.tensor([[1.0, -1.0, 0.5], [-1.0, 1.0, 0.5]], requires_grad=True)
+        self.calls, self.grad_enabled = 0, False
+
+    def __call__(self, X):
+        self.calls += 1
+        self.grad_enabled |= torch.is_grad_enabled()
+        return X @ self.weight
+
+
+def uneven_batches() -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Ten examples for :class:`RecordingNet` in batches of 4, 4 and 2 (no ties between logits), so that a
+    mean over batches differs from a mean over examples."""
+    X = torch.tensor([[2.0, 0.0], [0.0, 2.0], [1.0, 0.0], [0.0, 1.0], [3.0, 1.2],
+                      [1.0, 3.2], [2.0, 1.0], [1.0, 2.0], [5.0, 0.0], [0.0, 5.0]])
+    y = torch.tensor([0, 1, 1, 1, 2, 1, 2, 0, 0, 0])
+    return [(X[0:4], y[0:4]), (X[4:8], y[4:8]), (X[8:10], y[8:10])]
+
+
+def raises(fn, args, name: str, errors=(TypeError, ValueError)) -> tuple[str, object]:
+    """What ``fn(*args)`` did, as data: ("raised", message) for one of ``errors``, ("other", message) for any
+    other exception, ("returned", value) otherwise. KeyboardInterrupt (the grader's time limit) passes."""
+    try:
+        return "returned", fn(*args)
+    except errors as exc:
+        return "raised", f"{type(exc).__name__}: {exc}"
+    except NotImplementedError:
+        raise NotAttempted(f"`{name}` still raises NotImplementedError.") from None
+    except Exception as exc:
+        return "other", f"{type(exc).__name__} ({exc})"
+
+
+def expect_error(outcome: tuple[str, object], name: str, on: str, why: str, error: str = "ValueError") -> None:
+    """``outcome`` (from :func:`raises`) must be one of the errors asked for; otherwise say why it should be."""
+    kind, value = outcome
+    if kind == "returned":
+        raise Incorrect(f"on {on}, `{name}` returned {show(value)} instead of raising {error}: {why}")
+    if kind == "other":
+        raise Incorrect(f"on {on}, `{name}` raised {value}; check the input first and raise {error} with a "
+                        "message that says what was expected")

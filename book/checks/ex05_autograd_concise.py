@@ -1,4 +1,4 @@
-"""Checks of exercise 04: autograd and the concise implementation -- gradients without side effects,
+"""Checks of exercise 05: autograd and the concise implementation -- gradients without side effects,
 ``nn.Sequential``/``nn.Linear``, the weight layout of ``nn.Linear``, a training step with an optimiser, and
 predictions in evaluation mode."""
 
@@ -12,7 +12,7 @@ from torch import nn
 from book.checks.common import expect_image_logits, call, expect_close, expect_tensor, show
 from book.questions import Incorrect, Question
 
-EXERCISE = "04_autograd_concise"
+EXERCISE = "05_autograd_concise"
 TITLE = "Autograd and the concise implementation"
 PASS_MARK = 0.6
 

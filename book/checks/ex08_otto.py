@@ -1,4 +1,4 @@
-"""Checks of exercise 06: the Otto-style challenge -- Kaggle's log loss, count features, softmax regression, an
+"""Checks of exercise 08: the Otto-style challenge -- Kaggle's log loss, count features, softmax regression, an
 MLP, and a submission file.
 
 The models of q3 and q4 are scored on fresh rows of the data's generator, drawn by the check and never seen by
@@ -9,20 +9,18 @@ functions of the course (``book.kaggle.log_loss``, ``book.otto.transform`` / ``s
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
-import sys
 import tempfile
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from book.checks.common import call, callable_answer, expect_tensor, expect_unchanged, show
+from book.checks.common import call, callable_answer, expect_tensor, expect_unchanged, forbidden_calls, show
 from book.questions import Incorrect, NotAttempted, Question
 
-EXERCISE = "06_otto"
+EXERCISE = "08_otto"
 TITLE = "The Otto-style challenge: log loss, count features, two models, a submission"
 PASS_MARK = 0.6
 
@@ -47,27 +45,6 @@ def otto_data():
 def holdout() -> tuple[torch.Tensor, torch.Tensor]:
     """Fresh rows of the same generator, counts and labels, that the notebook never sees."""
     return otto_data().model.sample(HOLDOUT_SIZE, HOLDOUT_SEED)
-
-
-@contextlib.contextmanager
-def forbidden_calls(functions, name: str, instead: str):
-    """Report the answer as incorrect if, inside the block, any of ``functions`` is called -- under any name it
-    was imported as (calls are recognised by the function's code object)."""
-    codes = {f.__code__: f"{f.__module__}.{f.__name__}" for f in functions}
-    called = []
-    previous = sys.getprofile()
-
-    def watch(frame, event, arg):
-        if event == "call" and frame.f_code in codes:
-            called.append(codes[frame.f_code])
-
-    sys.setprofile(watch)
-    try:
-        yield
-    finally:
-        sys.setprofile(previous)
-    if called:
-        raise Incorrect(f"`{name}` calls {called[0]}: {instead}")
 
 
 def as_float(value, name: str, on: str, n_rows: int) -> float:

@@ -1,0 +1,393 @@
+"""Checks of exercise 06: generalisation -- a seeded validation split, the 95 % interval of an accuracy, early
+stopping on validation data, the loss against the error rate, and choosing on validation, reporting on test.
+
+Each checker has two halves: ``run_*`` calls the learner's code on the check's inputs and hands back what it
+returned, and ``judge_*`` compares that with the reference computed here. Only ``run_*`` executes learner code.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from book.checks.common import (RecordingNet, as_number, call, callable_answer, expect_error, forbidden_calls,
+                                raises, show, uneven_batches)
+from book.questions import Incorrect, Question
+
+EXERCISE = "06_generalisation"
+TITLE = "Generalisation: validation split, intervals, early stopping, loss vs error rate"
+PASS_MARK = 0.6
+
+Z95 = 1.959963984540054  # the two-sided 95 % point of the standard normal
+
+
+# --- q1: a seeded train/validation split ---------------------------------------------------------------------
+
+def run_split(split, seed: int = 0) -> dict:
+    from book.evaluation import validation_split
+
+    name = "split"
+    callable_answer(split, name)
+    runs = {}
+    for key, n, val_size, s in (("first", 50, 10, seed), ("again", 50, 10, seed), ("other", 50, 10, seed + 1),
+                                ("large", 1000, 300, seed)):
+        on = f"n={n}, val_size={val_size}, seed={s}"
+        with forbidden_calls([validation_split], name, "write the split yourself, from a seeded permutation"):
+            runs[key] = (on, n, val_size, call(split, n, val_size, s, name=name, on=on))
+    return {"seed": seed, "runs": runs}
+
+
+def index_set(t, what: str, on: str, name: str) -> list[int]:
+    if not isinstance(t, torch.Tensor) or t.dim() != 1 or t.is_floating_point() or t.dtype == torch.bool:
+        raise Incorrect(f"on {on}, the {what} indices `{name}` returned are {type(t).__name__} {show(t)}; expected "
+                        "a 1-D tensor of whole numbers (indices, as torch.randperm gives)")
+    return t.tolist()
+
+
+def judge_split(out: dict) -> None:
+    name = "split"
+    seen = {}
+    for key, (on, n, val_size, got) in out["runs"].items():
+        if not isinstance(got, (tuple, list)) or len(got) != 2:
+            raise Incorrect(f"on {on}, `{name}` returned {type(got).__name__} {show(got)}; expected two tensors of "
+                            "indices: return train_idx, val_idx")
+        train, val = (index_set(t, what, on, name) for t, what in zip(got, ("training", "validation")))
+        if len(val) != val_size or len(train) != n - val_size:
+            raise Incorrect(f"on {on}, `{name}` returned {len(train)} training and {len(val)} validation indices; "
+                            f"expected {n - val_size} and {val_size}")
+        if set(train) & set(val):
+            raise Incorrect(f"on {on}, {len(set(train) & set(val))} indices are in both parts: an example used "
+                            "for training must never be used to validate")
+        if sorted(train + val) != list(range(n)):
+            raise Incorrect(f"on {on}, the two parts together do not hold each of 0..{n - 1} exactly once")
+        seen[key] = (sorted(val), sorted(train))
+    first_val = seen["first"][0]
+    if first_val in (list(range(10)), list(range(40, 50))):
+        raise Incorrect(f"`{name}` put the {'first' if first_val[0] == 0 else 'last'} examples into validation: "
+                        "draw the validation examples at random (a data set may be sorted, e.g. by class)")
+    if seen["first"] != seen["again"]:
+        raise Incorrect(f"`{name}` gave another split when called again with seed {out['seed']}: use "
+                        "torch.Generator().manual_seed(seed) for the permutation, so the split is the same in "
+                        "every session")
+    if seen["first"] == seen["other"]:
+        raise Incorrect(f"`{name}` gave the same split for seeds {out['seed']} and {out['seed'] + 1}: the seed "
+                        "must choose the split")
+
+
+def check_split(split, seed: int = 0) -> None:
+    """q1: (train_idx, val_idx): disjoint, together 0..n-1, val_size of them random, the same for the same seed
+    and different for another; written, not borrowed from book.evaluation.validation_split."""
+    judge_split(run_split(split, seed))
+
+
+# --- q2: how sure an accuracy is -----------------------------------------------------------------------------
+
+INTERVAL_CASES = [(8_312, 10_000), (83, 100), (1, 10), (10, 10), (0, 50)]
+
+
+def run_interval(confidence_interval, seed: int = 0) -> dict:
+    from book.evaluation import accuracy_interval, binomial_se
+
+    name = "confidence_interval"
+    callable_answer(confidence_interval, name)
+    out = {"cases": [], "bad": []}
+    for correct, n in INTERVAL_CASES:
+        on = f"{correct:,} correct of {n:,}"
+        with forbidden_calls([accuracy_interval, binomial_se], name,
+                             "compute the standard error and the interval yourself"):
+            out["cases"].append((correct, n, on, call(confidence_interval, correct, n, name=name, on=on)))
+    for correct, n in ((11, 10), (-1, 10), (0, 0)):
+        out["bad"].append((f"correct={correct}, n={n}", raises(confidence_interval, (correct, n), name, (ValueError,))))
+    return out
+
+
+def judge_interval(out: dict) -> None:
+    name = "confidence_interval"
+    for correct, n, on, got in out["cases"]:
+        if not isinstance(got, (tuple, list)) or len(got) != 3:
+            raise Incorrect(f"on {on}, `{name}` returned {type(got).__name__} {show(got)}; expected three numbers: "
+                            "return estimate, low, high")
+        estimate, low, high = (as_number(v, name, on) for v in got)
+        p = correct / n
+        se = math.sqrt(p * (1 - p) / n)
+        want = (p, max(0.0, p - Z95 * se), min(1.0, p + Z95 * se))
+        # z = 1.96 (as the notebook says) and the exact 1.95996... are both right
+        if abs(estimate - p) < 1e-9 and all(abs(a - b) <= 1e-3 * se + 1e-9 for a, b in zip((low, high), want[1:])):
+            continue
+        if abs(estimate - 100 * p) < 1e-6:
+            raise Incorrect(f"on {on}, `{name}` returned {estimate:.4g} as the estimate: give proportions between "
+                            f"0 and 1 ({p:.4g}), not percentages")
+        if abs(estimate - p) > 1e-6:
+            raise Incorrect(f"on {on}, the estimate is {estimate:.6g}, expected {p:.6g} (correct / n)")
+        half = (high - low) / 2
+        shown = f"returned ({estimate:.6g}, {low:.6g}, {high:.6g}), expected ({want[0]:.6g}, {want[1]:.6g}, " \
+                f"{want[2]:.6g})"
+        slips = {
+            "the standard error is sqrt(p (1 - p) / n): the square root of the whole fraction":
+                math.sqrt(p * (1 - p)) / n,
+            "the standard error is a square root: sqrt(p (1 - p) / n)": p * (1 - p) / n,
+            "that is one standard error each side (a 68 % interval); a 95 % interval goes 1.96 of them each side":
+                se / Z95,
+            "use z = 1.96, the 95 % point of the normal distribution, not 2": 2 * se / Z95,
+        }
+        if 0 < low and high < 1:
+            for why, wrong_se in slips.items():
+                if abs(half - Z95 * wrong_se) <= 1e-3 * Z95 * wrong_se:
+                    raise Incorrect(f"on {on}, `{name}` {shown}: {why}")
+        if low < 0 or high > 1:
+            raise Incorrect(f"on {on}, `{name}` {shown}: an accuracy lies between 0 and 1, so clip the interval "
+                            "to [0, 1] (max(0, ...), min(1, ...))")
+        raise Incorrect(f"on {on}, `{name}` {shown}: estimate ± 1.96 standard errors, sqrt(p (1 - p) / n)")
+    for on, outcome in out["bad"]:
+        expect_error(outcome, name, on, "correct must lie between 0 and n, and n must be positive", "a ValueError")
+
+
+def check_interval(confidence_interval, seed: int = 0) -> None:
+    """q2: (p, low, high) with p = correct / n and p ± 1.96 sqrt(p (1 - p) / n) clipped to [0, 1]; ValueError
+    unless 0 <= correct <= n and n > 0."""
+    judge_interval(run_interval(confidence_interval, seed))
+
+
+# --- q3: early stopping on validation loss -------------------------------------------------------------------
+
+def history(val_losses, first_epoch=1, test_best=None):
+    """An epoch-by-epoch record like a training monitor's: falling training loss, the given validation losses,
+    and test losses whose best epoch is ``test_best`` (recorded, and never to be chosen on)."""
+    rows = []
+    for i, val in enumerate(val_losses):
+        epoch = first_epoch + i
+        test = val + 0.02 - (0.5 if epoch == test_best else 0.0)
+        rows.append({"epoch": epoch, "train_loss": round(1.0 / (i + 1), 4), "val_loss": val,
+                     "val_acc": round(1 - val / 2, 4), "test_loss": round(test, 4)})
+    return rows
+
+
+# (description, history, patience); in this order, so that each slip is named by the first case it shows in
+STOPPING_CASES = [
+    ("a validation loss that ties its best at epoch 3 (patience 2)",
+     history([0.8, 0.6, 0.6, 0.7, 0.7, 0.5, 0.55], test_best=5), 2),
+    ("a curve that improves again after training stopped (patience 3)",
+     history([0.90, 0.70, 0.62, 0.60, 0.61, 0.60, 0.63, 0.64, 0.55, 0.50, 0.52], test_best=5), 3),
+    ("training resumed at epoch 21 (patience 2)",
+     history([0.70, 0.66, 0.64, 0.65, 0.66, 0.65], first_epoch=21, test_best=22), 2),
+    ("a curve that never stops improving (patience 4)", history([0.9, 0.8, 0.7, 0.65], test_best=2), 4),
+]
+
+
+def stopping_reference(rows, patience, strict=True, use_patience=True):
+    """The epoch early stopping keeps; with strict=False a tie counts as an improvement (a slip)."""
+    best, best_i = None, None
+    for i, row in enumerate(rows):
+        value = row["val_loss"]
+        if best is None or value < best or (not strict and value == best):
+            best, best_i = value, i
+        elif use_patience and i - best_i >= patience:
+            break
+    return best_i
+
+
+def run_early_stopping(early_stopping, seed: int = 0) -> dict:
+    from book.evaluation import EarlyStopping
+
+    name = "early_stopping"
+    callable_answer(early_stopping, name)
+    out = []
+    for on, rows, patience in STOPPING_CASES:
+        given = [dict(row) for row in rows]
+        with forbidden_calls([EarlyStopping], name, "write the bookkeeping yourself: a loop over the epochs"):
+            got = call(early_stopping, given, patience, name=name, on=on)
+        out.append((on, rows, patience, got, given))
+    return {"cases": out}
+
+
+def judge_early_stopping(out: dict) -> None:
+    name = "early_stopping"
+    for on, rows, patience, got, after in out["cases"]:
+        if after != rows:
+            raise Incorrect(f"on {on}, `{name}` changed the history it was given; only read it")
+        if isinstance(got, bool) or not isinstance(got, int):
+            raise Incorrect(f"on {on}, `{name}` returned {type(got).__name__} {show(got)}; expected the epoch "
+                            "number (an int, e.g. history[i]['epoch'])")
+        right_i = stopping_reference(rows, patience)
+        want = rows[right_i]["epoch"]
+        if got == want:
+            continue
+        epochs = [row["epoch"] for row in rows]
+        stopped = min(len(rows) - 1, right_i + patience)
+
+        def epoch_of(key, pick=min):
+            return pick(rows, key=lambda row: row[key])["epoch"]
+
+        slips = [
+            (rows[stopping_reference(rows, patience, strict=False)]["epoch"],
+             "an epoch that only equals the best validation loss is no improvement: keep the earlier one"),
+            (epoch_of("test_loss"), "that is the epoch with the lowest *test* loss: the test set must play no part "
+                                    "in any choice; choose on val_loss"),
+            (epoch_of("train_loss"), "that is the epoch with the lowest training loss, which keeps falling "
+                                     "while the model over-fits; choose on val_loss"),
+            (rows[stopping_reference(rows, patience, use_patience=False)]["epoch"],
+             f"that is the best epoch of the whole curve, but training would have stopped after epoch "
+             f"{rows[stopped]['epoch']}, {patience} epochs without improvement: the later epochs are never trained"),
+            (rows[stopped]["epoch"], "that is the epoch at which training stops; early stopping keeps the weights "
+                                     "of the best epoch before it"),
+            (right_i, f"that is a position in the list; return the epoch number, history[i]['epoch']"),
+            (right_i + 1, "that is a position counted from 1; return the epoch number, history[i]['epoch']"),
+        ]
+        for value, why in slips:
+            if got == value and value != want:
+                raise Incorrect(f"on {on} (epochs {epochs[0]}..{epochs[-1]}), `{name}` returned {got}, expected "
+                                f"{want}: {why}")
+        raise Incorrect(f"on {on} (epochs {epochs[0]}..{epochs[-1]}), `{name}` returned {got}, expected {want}")
+
+
+def check_early_stopping(early_stopping, seed: int = 0) -> None:
+    """q3: the epoch whose weights early stopping keeps: the lowest val_loss seen before `patience` epochs in a
+    row bring no (strict) improvement."""
+    judge_early_stopping(run_early_stopping(early_stopping, seed))
+
+
+# --- q4: the loss and the error rate -------------------------------------------------------------------------
+
+def run_evaluate(evaluate, seed: int = 0) -> dict:
+    name = "evaluate"
+    callable_answer(evaluate, name)
+    net = RecordingNet()
+    batches = uneven_batches()
+    got = call(evaluate, net, batches, name=name, on="3 batches of 4, 4 and 2 examples")
+    return {"got": got, "calls": net.calls, "grad_enabled": net.grad_enabled, "weight": net.weight.detach(),
+            "batches": batches}
+
+
+def judge_evaluate(out: dict) -> None:
+    name = "evaluate"
+    on = "3 batches of 4, 4 and 2 examples"
+    got = out["got"]
+    if not isinstance(got, (tuple, list)) or len(got) != 2:
+        raise Incorrect(f"on {on}, `{name}` returned {type(got).__name__} {show(got)}; expected two numbers: "
+                        "return mean_loss, error_rate")
+    loss, error = (as_number(v, name, on) for v in got)
+    if out["calls"] == 0:
+        raise Incorrect(f"on {on}, `{name}` never called `net`")
+    with torch.no_grad():
+        per_batch = [(F.cross_entropy(Xb @ out["weight"], yb, reduction="sum").item(),
+                      ((Xb @ out["weight"]).argmax(1) != yb).sum().item(), len(yb)) for Xb, yb in out["batches"]]
+    n = sum(b[2] for b in per_batch)
+    want_loss, want_error = sum(b[0] for b in per_batch) / n, sum(b[1] for b in per_batch) / n
+    batch_means = [b[0] / b[2] for b in per_batch]
+    if abs(loss - want_loss) > 1e-5:
+        if abs(loss - sum(batch_means) / n) < 1e-5:
+            why = ("the batches' *mean* losses were added and divided by the number of examples, which divides "
+                   "twice (a loss 64 times too small with batches of 64): add the *summed* losses, "
+                   "F.cross_entropy(..., reduction='sum'), or mean loss x batch size")
+        elif abs(loss - sum(batch_means) / len(per_batch)) < 1e-5:
+            why = ("that is the average of the batches' mean losses; the last batch is smaller, so weight each "
+                   "batch by its size: total summed loss / number of examples")
+        elif abs(loss - want_error) < 1e-5:
+            why = "that is the error rate, wrong / all; the loss is the mean cross-entropy of the logits"
+        else:
+            why = "expected the mean cross-entropy per example over all batches"
+        raise Incorrect(f"on {on}, the loss is {loss:.5g}, expected {want_loss:.5g}: {why}")
+    if abs(error - want_error) > 1e-6:
+        if abs(error - (1 - want_error)) < 1e-6:
+            why = "that is the accuracy; the error rate is wrong / all = 1 - accuracy"
+        elif abs(error - want_loss) < 1e-5:
+            why = "that is the loss again; the error rate counts the wrong predictions: wrong / all"
+        else:
+            why = (f"expected wrong / all = {int(round(want_error * n))} / {n} (the prediction is the largest "
+                   "logit)")
+        raise Incorrect(f"on {on}, the error rate is {error:.5g}, expected {want_error:.5g}: {why}")
+    if out["grad_enabled"]:
+        raise Incorrect(f"`{name}` called `net` with gradient tracking on: evaluation builds no graph, so run the "
+                        "loop inside torch.no_grad()")
+
+
+def check_evaluate(evaluate, seed: int = 0) -> None:
+    """q4: (mean cross-entropy per example, wrong / all) over batches of different sizes, without a graph."""
+    judge_evaluate(run_evaluate(evaluate, seed))
+
+
+# --- q5: choose on validation, report on test ----------------------------------------------------------------
+
+CHOICE_CASES = [
+    ("4 learning rates", {"lr 0.03": (0.801, 0.809), "lr 0.1": (0.823, 0.812), "lr 0.3": (0.819, 0.817),
+                          "lr 1.0": (0.771, 0.768)}),
+    ("3 models", {"softmax regression": (0.842, 0.835), "MLP, 1 hidden layer": (0.881, 0.874),
+                  "MLP, 2 hidden layers": (0.879, 0.880)}),
+]
+
+
+def run_choose(choose_and_report, seed: int = 0) -> dict:
+    name = "choose_and_report"
+    callable_answer(choose_and_report, name)
+    out = []
+    for on, table in CHOICE_CASES:
+        results = {k: {"val_acc": v, "test_acc": t} for k, (v, t) in table.items()}
+        given = {k: dict(v) for k, v in results.items()}
+        out.append((on, results, call(choose_and_report, given, name=name, on=on), given))
+    return {"cases": out}
+
+
+def judge_choose(out: dict) -> None:
+    name = "choose_and_report"
+    for on, results, got, after in out["cases"]:
+        if after != results:
+            raise Incorrect(f"on {on}, `{name}` changed the results it was given; only read them")
+        if not isinstance(got, (tuple, list)) or len(got) != 2:
+            raise Incorrect(f"on {on}, `{name}` returned {type(got).__name__} {show(got)}; expected a pair: "
+                            "return name, test_accuracy")
+        chosen, reported = got
+        by_val = max(results, key=lambda k: results[k]["val_acc"])
+        by_test = max(results, key=lambda k: results[k]["test_acc"])
+        if chosen not in results:
+            raise Incorrect(f"on {on}, `{name}` chose {chosen!r}, which is not one of the results' names")
+        if chosen == by_test and chosen != by_val:
+            raise Incorrect(f"on {on}, `{name}` chose {chosen!r}, the best on the *test* set: a choice made on the "
+                            "test set makes its accuracy an over-statement. Choose on val_acc")
+        if chosen != by_val:
+            raise Incorrect(f"on {on}, `{name}` chose {chosen!r}; expected the highest validation accuracy")
+        reported = as_number(reported, name, on)
+        if abs(reported - results[chosen]["val_acc"]) < 1e-9:
+            raise Incorrect(f"on {on}, `{name}` reported the validation accuracy of its choice; that number was "
+                            "used to choose, so it is too high. Report the chosen one's test accuracy")
+        if abs(reported - max(r["test_acc"] for r in results.values())) < 1e-9 and by_val != by_test:
+            raise Incorrect(f"on {on}, `{name}` reported the best test accuracy of all; report the test accuracy "
+                            "of the configuration chosen on validation")
+        if abs(reported - results[chosen]["test_acc"]) > 1e-9:
+            raise Incorrect(f"on {on}, `{name}` reported {reported:.4g}; expected the chosen one's test accuracy, "
+                            f"{results[chosen]['test_acc']:.4g}")
+
+
+def check_choose(choose_and_report, seed: int = 0) -> None:
+    """q5: the name with the best validation accuracy, and its test accuracy."""
+    judge_choose(run_choose(choose_and_report, seed))
+
+
+q1 = Question(EXERCISE, "q1", "A seeded train/validation split", 2, check_split, hints=[
+    "A random permutation of 0..n-1 from your own generator: torch.randperm(n, generator=torch.Generator()"
+    ".manual_seed(seed)).",
+    "Its first val_size entries are the validation indices, the rest the training indices: return perm[val_size:], "
+    "perm[:val_size].",
+])
+q2 = Question(EXERCISE, "q2", "How sure an accuracy is: a 95 % interval", 2, check_interval, hints=[
+    "p = correct / n; the standard error is math.sqrt(p * (1 - p) / n); the interval is p ± 1.96 standard errors.",
+    "Check 0 <= correct <= n and n > 0 first (raise ValueError), and clip: low = max(0.0, p - 1.96 * se), "
+    "high = min(1.0, p + 1.96 * se).",
+])
+q3 = Question(EXERCISE, "q3", "Early stopping on validation loss", 2, check_early_stopping, hints=[
+    "Walk through the rows in order, remembering the lowest val_loss so far and the row it came from. A row "
+    "improves only if its val_loss is strictly lower.",
+    "When the current row is `patience` rows after the best one and did not improve, stop (break). Return the best "
+    "row's 'epoch'. Never look at test_loss or train_loss.",
+])
+q4 = Question(EXERCISE, "q4", "The loss is not the error rate", 2, check_evaluate, hints=[
+    "Inside torch.no_grad(), keep three running sums over the batches: the summed cross-entropy "
+    "(F.cross_entropy(logits, y, reduction='sum').item()), the wrong predictions, and the examples.",
+    "Return total_loss / examples and wrong / examples; a prediction is logits.argmax(dim=1).",
+])
+q5 = Question(EXERCISE, "q5", "Choose on validation, report on test", 2, check_choose, hints=[
+    "max(results, key=lambda name: results[name]['val_acc']) is the name with the best validation accuracy.",
+    "Return that name and results[name]['test_acc'], the only honest number for it.",
+])
+QUESTIONS = [q1, q2, q3, q4, q5]
