@@ -1,4 +1,4 @@
-"""How much the training monitor costs, and how fast the learning-rate explorer re-trains.
+"""How much the training monitor costs, and how fast the explorers train in the reader's browser.
 
     .venv/bin/python benchmarks/widgets.py
 
@@ -7,12 +7,19 @@ through nbclient, so every widget update travels as a comm message), in ``widget
 from scratch (Fashion-MNIST, 10 epochs, batch 256, lr 0.1: the model of the scratch chapter), five interleaved runs
 with and without it. The monitor also counts the time spent inside its own methods (``cost_seconds``),
 which is the precise figure; the end-to-end difference is shown beside it.
+
+The learning-rate explorer trains in the page (book/explorers/web/train.js): one epoch of softmax regression on
+its embedded 2,000 Fashion-MNIST images, median milliseconds in Debian's headless Chromium (the page served on
+127.0.0.1, no network), at two batch sizes; and the explorers' sizes in the page, gzipped.
 """
 
+import gzip
 import json
 import statistics
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import nbclient
 import nbformat
@@ -91,11 +98,54 @@ def monitor_overhead() -> dict:
             "live_s": cost - final, "live_pct": 100 * (cost - final) / training, "final_s": final}
 
 
-def main() -> int:
-    from book.explorers import measure_retrain_seconds
+def in_page_training(batch_sizes=(256, 16), epochs: int = 10, repeats: int = 5) -> dict:
+    """{batch size: median ms per epoch} of the learning-rate explorer's training in headless Chromium, and the
+    seconds from opening the page to the default run's result (10 epochs, batch 256)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+    import book_browser
+    import book_site
+    from playwright.sync_api import sync_playwright
 
+    from book.explorers import learning_rate_explorer, standalone_page
+
+    result = {}
+    with tempfile.TemporaryDirectory() as folder, sync_playwright() as playwright:
+        for batch in batch_sizes:
+            Path(folder, f"train-{batch}.html").write_text(standalone_page(learning_rate_explorer(batch_size=batch)))
+        browser = playwright.chromium.launch(executable_path=book_browser.find_chromium(),
+                                             args=book_browser.CHROMIUM_ARGS, headless=True)
+        with book_site.serve(Path(folder)) as base:
+            for batch in batch_sizes:
+                page = browser.new_page()
+                page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(base)
+                           else route.abort())
+                start = time.perf_counter()
+                page.goto(f"{base}/train-{batch}.html")
+                page.wait_for_function("document.querySelector('.sx-root').sxExplorer?.values().done",
+                                       timeout=120_000)
+                if batch == 256:
+                    result["first_result_s"] = time.perf_counter() - start
+                times = [t for _ in range(repeats) for t in
+                         page.evaluate(f"document.querySelector('.sx-root').sxExplorer.timeEpochs({epochs})")]
+                result[batch] = statistics.median(times)
+                page.close()
+        browser.close()
+    return result
+
+
+def explorer_sizes() -> dict:
+    from book.explorers import (cross_entropy_explorer, decision_boundary_explorer, learning_rate_explorer,
+                                softmax_explorer)
+
+    return {e.title: len(gzip.compress(e._repr_html_().encode(), compresslevel=6, mtime=0))
+            for e in (softmax_explorer(), cross_entropy_explorer(), learning_rate_explorer(),
+                      decision_boundary_explorer())}
+
+
+def main() -> int:
     m = monitor_overhead()
-    retrain = measure_retrain_seconds()
+    in_page = in_page_training()
+    sizes = explorer_sizes()
     print("| measurement | value |")
     print("| --- | --- |")
     print(f"| scratch softmax regression, 10 epochs, no monitor (median of 5) | {m['plain_s']:.2f} s |")
@@ -105,7 +155,12 @@ def main() -> int:
     print(f"| the static figure the run ends with (one matplotlib drawing) | {m['final_s'] * 1000:.0f} ms |")
     print(f"| everything inside the monitor | {m['cost_s'] * 1000:.0f} ms = {m['cost_pct']:.1f} % of training |")
     print(f"| end-to-end difference (noisy on a shared 2-core machine) | {m['end_to_end_pct']:+.1f} % |")
-    print(f"| learning-rate explorer: re-train + redraw at its defaults (median) | {retrain:.2f} s |")
+    for batch in (256, 16):
+        print(f"| in-page training, one epoch of 2,000 images at batch size {batch} (median, headless Chromium) | "
+              f"{in_page[batch]:.1f} ms |")
+    print(f"| in-page training: from opening the page to the 10-epoch result | {in_page['first_result_s']:.2f} s |")
+    for title, size in sizes.items():
+        print(f"| explorer in the page, gzipped: {title} (code, settings and data) | {size / 1024:.1f} KiB |")
     return 0
 
 

@@ -8,11 +8,16 @@ Each module is one idea, taught in its chapter and imported from here by the cha
 - ``book.softmax``  -- softmax (stable, row-wise, with temperature), log-softmax, entropy;
 - ``book.cross_entropy`` -- the cross-entropy loss from logits and its gradient softmax - one-hot;
 - ``book.monitor``  -- the training monitor: live curves in Jupyter, a static figure in the book, text in scripts;
-- ``book.explorers`` -- the interactive explorers (softmax, cross-entropy, learning rate, decision boundaries);
+- ``book.explorers`` -- the explorers (softmax, cross-entropy, training in the page, decision boundaries): their
+  computation runs in the browser (``book/explorers/web/``), so they work in the static book with no kernel;
+- ``book.quiz``     -- "Check yourself": each chapter's quiz, checked in the page (questions in ``chapters/quizzes/``);
 - ``book.plots``    -- small plotting helpers (image grids, figures as PNG);
 - ``book.train``    -- the training loop of chapter 06, tested: Accumulator, evaluate, sgd, train, predict;
-- ``book.mlp``      -- the multilayer perceptron of chapter 08, saving and loading its state;
-- ``book.otto``     -- the Otto-style tabular data set of chapter 09, with its exact Bayes-optimal log loss;
+- ``book.evaluation`` -- honest evaluation (chapter 08): a validation split, an accuracy with its interval;
+- ``book.mlp``      -- the multilayer perceptron of chapter 09, saving and loading its state;
+- ``book.calibration`` -- calibration (chapter 10): reliability bins, expected calibration error, temperature;
+- ``book.otto``     -- the Otto-style tabular data set of chapter 11, with its exact Bayes-optimal log loss
+  (and label shift: other class shares in the test split);
 - ``book.kaggle``   -- Kaggle's multi-class log loss, Otto CSV files, submissions and their scoring;
 - ``book.bench``    -- the benchmark behind ``make bench`` and the Performance page.
 

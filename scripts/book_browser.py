@@ -4,7 +4,8 @@
 request that is not to ``base_url`` is aborted and recorded, so a page that needs the network shows it. For
 each page, ``visit()`` returns a ``PageVisit``: HTTP status, uncaught JS errors and console errors, blocked
 requests, the bytes it loaded from the book, what MathJax typeset (and any raw TeX left), every image, the
-widget views, the training animations (before and after pressing play), the launch links, the sidebar and the
+widget views and the controls among them that nothing but a kernel would answer, code blocks wider than their
+box, the training animations (before and after pressing play), the launch links, the sidebar and the
 previous/next links; it saves a full-page screenshot when asked. ``search()`` runs the book's search page.
 
 Used by tests/test_book_e2e.py and scripts/page_weight.py.
@@ -53,6 +54,7 @@ class PageVisit:
     loaded: dict[str, int] = field(default_factory=dict)      # path on the server -> bytes, HTML included
     probe: dict = field(default_factory=dict)                 # what the page shows; see PROBE_JS
     animations: list[dict] = field(default_factory=list)      # per animation: frame before / after pressing play
+    quizzes: list[dict] = field(default_factory=list)         # per "Check yourself" quiz: answered as a reader would
     screenshot: Path | None = None
 
     @property
@@ -84,6 +86,44 @@ PROBE_JS = r"""
     const area = s.previousElementSibling;
     return area && area.classList.contains('widget-subarea') && area.querySelector('.jupyter-widgets');
   });
+  // Code wider than its box (a horizontal scroll bar) at this viewport: code blocks (cell inputs, printed
+  // outputs, code in the text) and the cell input areas themselves.
+  const overflows = e => e.clientWidth > 0 && e.scrollWidth > e.clientWidth + 1;
+  const codeOverflow = [...document.querySelectorAll('div.highlight pre, .cell_input')]
+    .filter(e => overflows(e) && !(e.matches('.cell_input')  // a cell input wide because of its code: said once
+                                   && [...e.querySelectorAll('div.highlight pre')].some(overflows)))
+    .map(e => { const lines = (e.innerText || '').split('\n');
+                const longest = lines.reduce((a, b) => (b.length > a.length ? b : a), '');
+                const where = e.closest('.cell_output') ? 'cell output'
+                              : e.closest('.cell_input') ? 'cell input' : 'code block';
+                return {where,
+                        scroll_width: e.scrollWidth, client_width: e.clientWidth,
+                        longest_line: longest.slice(0, 100), characters: longest.length}; });
+  // Rendered widget views with controls that only a kernel would answer: their models are inputs (sliders,
+  // dropdowns, buttons, text fields, ...) and not ends of a jslink/jsdlink link, which runs in the page.
+  const stateScript = document.querySelector('script[type="application/vnd.jupyter.widget-state+json"]');
+  let widgetModels = {};
+  try { widgetModels = stateScript ? JSON.parse(stateScript.textContent).state || {} : {}; } catch (e) {}
+  const modelIds = m => (JSON.stringify(m.state || {}).match(/[0-9a-f]{32}/g) || []).filter(id => id in widgetModels);
+  const linked = new Set();
+  for (const m of Object.values(widgetModels)) {
+    if (/^(Directional)?LinkModel$/.test(m.model_name)) modelIds(m).forEach(id => linked.add(id));
+  }
+  const CONTROL = /^(Int|Float|FloatLog|IntRange|FloatRange|Selection|SelectionRange)SliderModel$|^(Dropdown|Select|SelectMultiple|RadioButtons|ToggleButtons|ToggleButton|Button|Checkbox|Text|Textarea|IntText|FloatText|BoundedIntText|BoundedFloatText|Combobox|Password|Play|ColorPicker|DatePicker|Datetime|NaiveDatetime|Time|TagsInput|ColorsInput|IntsInput|FloatsInput|FileUpload|Controller)Model$/;
+  const deadControls = [];
+  for (const s of renderedViews) {
+    const root = JSON.parse(s.textContent).model_id;
+    const seen = new Set(), todo = [root];
+    while (todo.length) { const id = todo.pop(); if (seen.has(id) || !(id in widgetModels)) continue;
+                          seen.add(id); todo.push(...modelIds(widgetModels[id])); }
+    const dead = [...seen].filter(id => CONTROL.test(widgetModels[id].model_name) && !linked.has(id)
+                                        && !(widgetModels[id].state || {}).disabled)
+                          .map(id => { const m = widgetModels[id];
+                                       const label = (m.state || {}).description || '';
+                                       return m.model_name.replace(/Model$/, '') + (label ? ` '${label}'` : ''); });
+    const inputs = s.previousElementSibling.querySelectorAll('input, select, textarea, button, [role="slider"]').length;
+    if (dead.length && inputs) deadControls.push({view: root, controls: dead.sort(), inputs});
+  }
   const outputText = [...document.querySelectorAll('.cell_output')].map(e => e.innerText).join('\n');
   const bodyText = document.body.innerText;
   const links = sel => [...document.querySelectorAll(sel)].map(a => a.href);
@@ -108,6 +148,8 @@ PROBE_JS = r"""
     widget_views: viewScripts.length,
     widget_views_rendered: renderedViews.length,
     widget_elements: document.querySelectorAll('.jupyter-widgets, [class*="widget-"]').length,
+    dead_controls: deadControls,
+    code_overflow: codeOverflow,
     loading_widget_text: /Loading widget/i.test(bodyText),
     widget_error_text: (bodyText.match(/Error (displaying|rendering) widget[^\n]*/i) || [null])[0],
     bare_widget_reprs: (outputText.match(/\b[A-Z]\w*\((children|value|layout|description|outputs|options)=[^\n]{0,60}/g) || []),
@@ -157,6 +199,34 @@ WIDGETS_DONE_JS = r"""
   const views = [...document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]')];
   return views.every(s => { const a = s.previousElementSibling;
                             return a && a.classList.contains('widget-subarea') && a.querySelector('.jupyter-widgets'); });
+}
+"""
+
+
+# In the page's light or dark theme (pydata-sphinx-theme's html[data-theme]): the contrast ratio (WCAG) of a quiz's
+# text, and of its right/wrong colours, against the background it is drawn on.
+QUIZ_CONTRAST_JS = r"""
+(quiz, theme) => {
+  const html = document.documentElement, before = html.dataset.theme;
+  html.dataset.theme = theme;
+  const rgba = s => (s.match(/[\d.]+/g) || [0, 0, 0, 0]).map(Number);
+  const lum = c => { const [r, g, b] = c.slice(0, 3).map(v => { v /= 255;
+                       return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+                     return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+  const ratio = (a, b) => { const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p); return (x + 0.05) / (y + 0.05); };
+  let background = [255, 255, 255];
+  for (let e = quiz; e; e = e.parentElement) {
+    const c = rgba(getComputedStyle(e).backgroundColor);
+    if (c.length === 3 || c[3] > 0.5) { background = c; break; }
+  }
+  const colour = value => { const probe = document.createElement('span'); probe.style.color = value;
+                            quiz.appendChild(probe); const c = rgba(getComputedStyle(probe).color); probe.remove(); return c; };
+  const style = getComputedStyle(quiz);
+  const out = {text: ratio(rgba(style.color), background),
+               right: ratio(colour(style.getPropertyValue('--cq-right')), background),
+               wrong: ratio(colour(style.getPropertyValue('--cq-wrong')), background)};
+  if (before === undefined) delete html.dataset.theme; else html.dataset.theme = before;
+  return out;
 }
 """
 
@@ -236,7 +306,8 @@ class BookBrowser:
         page.on("requestfailed", request_failed)
         return context, page
 
-    def visit(self, path: str, screenshot: Path | None = None, play_animations: bool = True) -> PageVisit:
+    def visit(self, path: str, screenshot: Path | None = None, play_animations: bool = True,
+              try_quizzes: bool = True, widget_timeout_ms: int | None = None) -> PageVisit:
         """Open ``path`` (relative to the book), let it settle, and record what it shows."""
         visit = PageVisit(url=f"{self.base_url}/{path}")
         context, page = self._open(visit)
@@ -246,7 +317,7 @@ class BookBrowser:
             page.wait_for_load_state("networkidle", timeout=LOAD_TIMEOUT_MS)
             page.evaluate(SETTLE_JS)
             try:  # the widget manager renders views asynchronously, after the load event
-                page.wait_for_function(WIDGETS_DONE_JS, timeout=self.widget_timeout_ms)
+                page.wait_for_function(WIDGETS_DONE_JS, timeout=widget_timeout_ms or self.widget_timeout_ms)
             except Exception:
                 pass  # recorded by the probe below: views rendered < views
             page.wait_for_load_state("networkidle", timeout=LOAD_TIMEOUT_MS)  # fonts and chunks they pulled in
@@ -257,9 +328,45 @@ class BookBrowser:
                 visit.screenshot = screenshot
             if play_animations:
                 visit.animations = self._play_animations(page)
+            if try_quizzes:
+                visit.quizzes = self._try_quizzes(page)
         finally:
             context.close()
         return visit
+
+    @staticmethod
+    def _try_quizzes(page) -> list[dict]:
+        """Answer each quiz's first multiple-choice question wrongly, then rightly, and its first numeric question,
+        with the mouse and the Enter key, and record what the page showed (book/quiz/ makes these quizzes)."""
+        results = []
+        quizzes = page.locator(".cq-quiz")
+        for i in range(quizzes.count()):
+            quiz = quizzes.nth(i)
+            result = {"name": quiz.get_attribute("data-quiz"), "ready": quiz.get_attribute("data-ready") == "true",
+                      "questions": quiz.locator(".cq-question").count(), "wrong_explained": None,
+                      "right_marked": None, "number_checked": None, "contrast": None, "error": None}
+            try:
+                choice = quiz.locator('.cq-question[data-kind="choice"]').first
+                if choice.count():
+                    wrong = choice.locator('.cq-option[data-correct="false"]').first
+                    wrong.click(timeout=5_000)
+                    shown = choice.locator(f'.cq-explanation[data-for="{wrong.get_attribute("data-option")}"]')
+                    result["wrong_explained"] = shown.is_visible() and bool(shown.inner_text().strip())
+                    right = choice.locator('.cq-option[data-correct="true"]')
+                    right.click(timeout=5_000)
+                    result["right_marked"] = ("cq-right" in (right.get_attribute("class") or "")
+                                              and choice.get_attribute("data-state") == "right")
+                number = quiz.locator('.cq-question[data-kind="number"]').first
+                if number.count():
+                    field = number.locator(".cq-input")
+                    field.fill(number.locator(".cq-number").get_attribute("data-answer"), timeout=5_000)
+                    field.press("Enter")
+                    result["number_checked"] = number.get_attribute("data-state") == "right"
+                result["contrast"] = {theme: quiz.evaluate(QUIZ_CONTRAST_JS, theme) for theme in ("light", "dark")}
+            except Exception as error:  # noqa: BLE001 - recorded, judged by the test
+                result["error"] = str(error).splitlines()[0]
+            results.append(result)
+        return results
 
     @staticmethod
     def _play_animations(page) -> list[dict]:

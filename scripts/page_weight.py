@@ -5,7 +5,8 @@
 Serves the built book on localhost, opens every page of the table of contents in headless Chromium (offline,
 fresh cache each page) and adds up the bytes of everything the page loads from the book: the HTML, scripts,
 styles, fonts, images and the chunks scripts load later. tests/test_book_e2e.py prints the same report from its
-own run.
+own run, and holds every page to the budget: at most BUDGET_GZIP_BYTES (1.5 MiB) gzipped, theme and MathJax
+included. The script exits with status 1 when a page is over it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import book_site  # noqa: E402  (the folder of this script is not a package)
 
 ROOT = Path(__file__).resolve().parent.parent
+BUDGET_GZIP_BYTES = 1536 * 1024  # what a first visit of any page may download, gzipped (issue 13: 1.5 MiB)
 
 
 def gzip_size(file: Path) -> int:
@@ -55,6 +57,17 @@ def weight_summary(loaded_by_page: dict[str, dict[str, int]], top: int = 10, htm
             "largest_page": max(pages, key=lambda p: p["total_bytes"])["page"] if pages else None}
 
 
+def over_budget(summary: dict, budget: int = BUDGET_GZIP_BYTES) -> list[dict]:
+    """The pages of a summary (made with ``html_dir``) whose gzipped total exceeds ``budget`` bytes."""
+    return [p for p in summary["pages"] if p.get("total_gzip_bytes", 0) > budget]
+
+
+def largest_assets_of(loaded: dict[str, int], html_dir: Path, top: int = 5) -> list[tuple[str, int]]:
+    """A page's heaviest assets, gzipped: [(path, bytes)], for saying why a page is over its budget."""
+    sizes = [(path, gzip_size(Path(html_dir) / unquote(path).lstrip("/"))) for path in loaded]
+    return sorted(sizes, key=lambda item: (-item[1], item[0]))[:top]
+
+
 def _kib(n: int) -> str:
     return f"{n / 1024:,.1f}"
 
@@ -66,8 +79,13 @@ def format_report(summary: dict) -> str:
     lines = ["Page weight: bytes a first visit loads from the book (HTML + scripts, styles, fonts, images)",
              f"{'page':<{width}}  {'requests':>8}  {'total KiB':>10}  {'HTML KiB':>9}" + ("  gzipped KiB" if gz else "")]
     for p in summary["pages"]:
+        over = gz and p["total_gzip_bytes"] > BUDGET_GZIP_BYTES
         lines.append(f"{p['page']:<{width}}  {p['requests']:>8}  {_kib(p['total_bytes']):>10}  "
-                     f"{_kib(p['html_bytes']):>9}" + (f"  {_kib(p['total_gzip_bytes']):>11}" if gz else ""))
+                     f"{_kib(p['html_bytes']):>9}" + (f"  {_kib(p['total_gzip_bytes']):>11}" if gz else "")
+                     + ("  over the budget" if over else ""))
+    if gz:
+        lines.append(f"Budget: {_kib(BUDGET_GZIP_BYTES)} KiB gzipped per page; "
+                     f"{len(over_budget(summary))} page(s) over it.")
     lines.append("Largest assets:")
     for a in summary["largest_assets"]:
         gzipped = f" ({_kib(a['gzip_bytes'])} KiB gzipped)" if "gzip_bytes" in a else ""
@@ -86,7 +104,7 @@ def measure(html_dir: Path, root: Path = ROOT) -> dict[str, dict[str, int]]:
     loaded = {}
     with book_site.serve(html_dir) as base, book_browser.BookBrowser(base) as browser:
         for page in book_site.toc_pages(root):
-            loaded[page.html] = browser.visit(page.html, play_animations=False).loaded
+            loaded[page.html] = browser.visit(page.html, play_animations=False, try_quizzes=False).loaded
     return loaded
 
 
@@ -102,7 +120,7 @@ def main(argv=None) -> int:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(summary, indent=1))
-    return 0
+    return 1 if over_budget(summary) else 0
 
 
 if __name__ == "__main__":

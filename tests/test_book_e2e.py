@@ -2,9 +2,9 @@
 network but the local server that serves the book.
 
 One browser visits each page once (scripts/book_browser.py records what it shows, saves a full-page screenshot
-under _build/screenshots/ and presses play on each training animation); the tests below judge those records, so
-a failure names the page and what is wrong there. The page-weight report is printed at the end of the session
-and written to _build/page_weight.json.
+under _build/screenshots/, presses play on each training animation and answers each quiz); the tests below judge
+those records, so a failure names the page and what is wrong there. The page-weight report is printed at the end
+of the session and written to _build/page_weight.json; every page must stay within the budget.
 """
 
 import json
@@ -190,6 +190,55 @@ def test_previous_and_next_follow_the_table_of_contents(visits, book_url, index)
         f"{expected_prev}/{expected_next}")
     for url in filter(None, [probe["prev"], probe["next"]]):
         assert http_status(url) == 200, f"{page.html}: {url} does not load"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=page_id)
+def test_page_weight_within_budget(visits, built_book, page):
+    summary = json.loads(WEIGHT_JSON.read_text())
+    total = next(p["total_gzip_bytes"] for p in summary["pages"] if p["page"] == page.html)
+    heaviest = page_weight.largest_assets_of(visits[page.docname].loaded, built_book)
+    assert total <= page_weight.BUDGET_GZIP_BYTES, (
+        f"{page.html} downloads {total / 1024:,.0f} KiB gzipped, over the budget of "
+        f"{page_weight.BUDGET_GZIP_BYTES / 1024:,.0f} KiB; heaviest: "
+        + ", ".join(f"{path} {size / 1024:,.0f} KiB" for path, size in heaviest))
+
+
+@pytest.mark.parametrize("page", PAGES, ids=page_id)
+def test_code_fits_its_box(visits, page):
+    """No code block or cell input needs a horizontal scroll bar at 1280 px (79-character lines must fit)."""
+    overflow = visits[page.docname].probe["code_overflow"]
+    assert overflow == [], (
+        f"{page.html}: code wider than its box at {book_browser.VIEWPORT['width']} px:\n  "
+        + "\n  ".join(f"{o['where']}: {o['scroll_width']} > {o['client_width']} px, longest line "
+                      f"({o['characters']} characters): {o['longest_line']!r}" for o in overflow))
+
+
+@pytest.mark.parametrize("page", PAGES, ids=page_id)
+def test_no_control_needs_a_kernel(visits, page):
+    """No slider, dropdown, button or field is shown that does nothing without a kernel (jslink-ed ones work)."""
+    dead = visits[page.docname].probe["dead_controls"]
+    assert dead == [], (f"{page.html} shows widget controls that only a kernel would answer (make them work in "
+                        "the page, or show a static figure): "
+                        + "; ".join(", ".join(view["controls"]) for view in dead))
+
+
+QUIZ_PAGES = [page for page in NOTEBOOK_PAGES if (ROOT / "chapters" / "quizzes" / f"{page.source.stem}.json").is_file()]
+
+
+@pytest.mark.parametrize("page", QUIZ_PAGES, ids=page_id)
+def test_quiz_answers_in_the_page(visits, page):
+    """A wrong answer shows its explanation, the right one is marked, a number is checked: no kernel needed."""
+    quizzes = visits[page.docname].quizzes
+    assert [quiz["name"] for quiz in quizzes] == [page.source.stem], (
+        f"{page.html}: expected the quiz {page.source.stem!r}, found {[quiz['name'] for quiz in quizzes]}")
+    quiz = quizzes[0]
+    assert quiz["ready"], f"{page.html}: the quiz's script did not run"
+    assert quiz["error"] is None, f"{page.html}: {quiz['error']}"
+    assert quiz["wrong_explained"] in (True, None) and quiz["right_marked"] in (True, None), quiz
+    assert quiz["number_checked"] in (True, None), quiz
+    assert True in (quiz["wrong_explained"], quiz["number_checked"]), f"{page.html}: no question was answered"
+    for theme, ratios in quiz["contrast"].items():  # WCAG AA for text: 4.5
+        assert min(ratios.values()) >= 4.5, f"{page.html}: the quiz is hard to read in {theme} mode: {ratios}"
 
 
 def test_search_finds_softmax(browser):

@@ -1,0 +1,119 @@
+"""How an explorer reaches the reader: one HTML output that carries its own code, settings and data.
+
+An explorer object (what ``softmax_explorer(...)`` and the others return) is shown by Jupyter, by the built
+book and by Colab through ``_repr_html_``:
+
+- a ``<div class="sx-root">`` that the explorer's JavaScript fills in (until then it holds a line saying that
+  the explorer needs JavaScript -- what GitHub's viewer or an untrusted notebook shows);
+- its settings and embedded data as JSON, in a ``<script type="application/json">`` next to it;
+- the stylesheet ``web/explorers.css``;
+- one ``<script type="module">`` with the shared code ``web/core.js`` and the explorer's own file
+  ``web/<kind>.js``, each kept once per page and version in ``globalThis.__softmaxCourse``, so two explorers
+  on a page, or a cell run twice, share them.
+
+Nothing is fetched: the output works offline, in the static book (where no kernel is behind the page), in
+JupyterLab, in Colab, and saved to disk. :func:`standalone_page` wraps explorers in a page of their own, which
+the browser tests and the benchmark serve.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import html
+import json
+import uuid
+from importlib import resources
+
+KINDS = ("softmax", "xent", "train", "boundary")  # web/<kind>.js; also the explorers' URL-hash namespaces
+
+
+@functools.cache
+def asset(name: str) -> str:
+    """The text of ``web/<name>``, shipped inside the package."""
+    text = resources.files("book.explorers").joinpath("web", name).read_text(encoding="utf-8")
+    if "</script" in text.lower():  # would end the inline <script> early
+        raise ValueError(f"web/{name} must not contain '</script'")
+    return text
+
+
+def _digest(*texts: str) -> str:
+    return hashlib.sha256("\0".join(texts).encode()).hexdigest()[:12]
+
+
+def _json_for_script(value) -> str:
+    """JSON that can sit inside <script>: '<' escaped, so no '</script>' or '<!--' can appear."""
+    return json.dumps(value, separators=(",", ":"), allow_nan=False).replace("<", "\\u003c")
+
+
+class Explorer:
+    """Base of the four explorers: settings (and data) for the page, shown as an HTML output.
+
+    Subclasses set ``kind`` and implement ``describe()`` (the plain-text view: what a terminal or a
+    notebook viewer without HTML shows) and ``figure()`` (a static matplotlib Figure of the same numbers,
+    computed by the Python reference, for print or a script).
+    """
+
+    kind = ""
+    title = ""
+
+    def __init__(self, settings: dict, data: dict | None = None):
+        if self.kind not in KINDS:
+            raise TypeError(f"{type(self).__name__}.kind must be one of {KINDS}")
+        self.settings = dict(settings)
+        self.data = data
+
+    def config(self) -> dict:
+        return {"settings": self.settings, "data": self.data}
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    def figure(self):
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return self.describe()
+
+    def _repr_html_(self) -> str:
+        return explorer_html(self)
+
+
+def explorer_html(explorer: Explorer, element_id: str | None = None) -> str:
+    """The HTML output of one explorer (see the module docstring); ``element_id`` defaults to a fresh one."""
+    kind = explorer.kind
+    element_id = element_id or f"sx-{uuid.uuid4().hex[:12]}"
+    core, own, css = asset("core.js"), asset(f"{kind}.js"), asset("explorers.css")
+    core_key, own_key = f"core@{_digest(core)}", f"{kind}@{_digest(core, own)}"
+    fallback = (f"{html.escape(explorer.title)}: this explorer runs in your browser, with JavaScript. If you read "
+                "this line, scripts do not run here (an untrusted notebook: trust it, or open the course's "
+                "book page).")
+    return (
+        f'<div class="sx-root" id="{element_id}" data-kind="{kind}">'
+        f'<p class="sx-fallback">{fallback}</p></div>\n'
+        f'<script type="application/json" id="{element_id}-config">{_json_for_script(explorer.config())}</script>\n'
+        f"<style>\n{css}</style>\n"
+        '<script type="module">\n'
+        "const registry = (globalThis.__softmaxCourse ??= {});\n"
+        f'const core = (registry["{core_key}"] ??= (\n{core}\n));\n'
+        f'const explorer = (registry["{own_key}"] ??= (\n{own}\n)(core));\n'
+        f'core.mount(document.getElementById("{element_id}"), explorer);\n'
+        "</script>\n"
+    )
+
+
+def standalone_page(*explorers: Explorer, title: str = "Explorers", theme: str = "light") -> str:
+    """A complete HTML page holding ``explorers``, light or dark the way pydata-sphinx-theme marks it."""
+    if theme not in ("light", "dark"):
+        raise ValueError(f"theme must be 'light' or 'dark', got {theme!r}")
+    if not explorers or not all(isinstance(e, Explorer) for e in explorers):
+        raise ValueError("expected one or more explorers, e.g. standalone_page(softmax_explorer())")
+    body = "\n".join(explorer_html(e) for e in explorers)
+    return (
+        f'<!doctype html>\n<html lang="en" data-theme="{theme}">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n<link rel="icon" href="data:,">\n'
+        f"<title>{html.escape(title)}</title>\n"
+        "<style>\nbody { font-family: system-ui, sans-serif; max-width: 60rem; margin: 0 auto; padding: 1rem; }\n"
+        'html[data-theme="dark"] body { background: #14181e; color: #ced6dd; }\n</style>\n'
+        f"</head>\n<body>\n<h1>{html.escape(title)}</h1>\n{body}\n</body>\n</html>\n"
+    )
