@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import torch
 
-from book.softmax import as_float_tensor, log_softmax, softmax
+from book.softmax import log_softmax, softmax
 
 
 def check_batch(logits, y) -> tuple[torch.Tensor, torch.Tensor]:
-    """Logits (N, q) and integer labels (N,) in 0..q-1, or a ValueError that says which part is wrong."""
-    z = as_float_tensor(logits)
+    """Logits (N, q) and integer labels (N,) in 0..q-1, or a ValueError that says which part is wrong.
+
+    The logits keep their dtype (integer logits are handled exactly by :func:`book.softmax.log_softmax`).
+    """
+    z = torch.as_tensor(logits)
+    if z.is_complex() or z.dtype == torch.bool:
+        raise TypeError(f"logits must be real numbers, got dtype {z.dtype}")
     y = torch.as_tensor(y)
     if z.dim() != 2 or z.shape[0] == 0 or z.shape[1] == 0:
         raise ValueError(f"expected logits of shape (N, q) with N, q >= 1, got shape {tuple(z.shape)}")
@@ -23,9 +28,20 @@ def check_batch(logits, y) -> tuple[torch.Tensor, torch.Tensor]:
     return z, check_labels(y, z.shape[1])
 
 
-def check_labels(y: torch.Tensor, q: int) -> torch.Tensor:
-    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
-        raise ValueError(f"expected integer class labels (int64), got dtype {y.dtype}")
+def check_labels(y, q: int) -> torch.Tensor:
+    """Class indices in 0..q-1 as int64, or a ValueError that says what is wrong and how to fix it."""
+    y = torch.as_tensor(y)
+    if y.is_complex() or y.dtype == torch.bool:
+        raise ValueError(f"expected integer class labels 0..{q - 1} (int64), got dtype {y.dtype}")
+    if y.is_floating_point():
+        odd = y[~torch.isfinite(y) | (y != y.round())]
+        if len(odd):
+            raise ValueError(f"labels must be whole numbers 0..{q - 1}; got {odd[0].item():.6g} ({y.dtype}): "
+                             "pass class indices (int64), not probabilities or scores")
+        raise ValueError(f"labels must be class indices of an integer dtype (int64), got {y.dtype}: "
+                         f"convert them with y.long() after checking that they lie in 0..{q - 1}")
+    if y.numel() == 0:
+        return y.long()
     low, high = int(y.min()), int(y.max())
     if low < 0 or high >= q:
         raise ValueError(f"labels must be class indices in 0..{q - 1} (the logits have q = {q} columns), "

@@ -116,6 +116,8 @@ class ImageDataset:
 
 
 def info(name: str) -> DatasetInfo:
+    if not isinstance(name, str):
+        raise TypeError(f"the data set's name must be a string, one of {sorted(DATASETS)}; got {name!r}")
     key = name.lower().replace("_", "-")
     key = {"fmnist": "fashion-mnist", "fashionmnist": "fashion-mnist"}.get(key, key)
     if key not in DATASETS:
@@ -273,14 +275,6 @@ def load_dataset(name: str, root: str | Path | None = None, download: bool = Tru
     return dataset
 
 
-def load_mnist(root: str | Path | None = None, download: bool = True) -> ImageDataset:
-    return load_dataset("mnist", root, download)
-
-
-def load_fashion_mnist(root: str | Path | None = None, download: bool = True) -> ImageDataset:
-    return load_dataset("fashion-mnist", root, download)
-
-
 def torchvision_root(name: str, root: str | Path | None = None, download: bool = True) -> Path:
     """A folder that ``torchvision.datasets.<MNIST|FashionMNIST>(root=..., download=False)`` accepts.
 
@@ -318,13 +312,34 @@ def mean_std(images: torch.Tensor) -> tuple[float, float]:
     return x.mean().item(), x.std().item()
 
 
+def class_indices(labels) -> torch.Tensor:
+    """Labels as int64 class indices, or a ValueError: never a silent ``.long()`` that truncates 0.111 to 0.
+
+    Integer labels must be >= 0; floating ones must be whole numbers >= 0 as well (then they convert exactly).
+    """
+    y = torch.as_tensor(labels)
+    if y.is_complex() or y.dtype == torch.bool:
+        raise ValueError(f"labels must be class indices 0..q-1 (int64), got dtype {y.dtype}")
+    if y.is_floating_point():
+        odd = y[~torch.isfinite(y) | (y != y.round()) | (y.abs() > 2 ** 53)]
+        if len(odd):
+            raise ValueError(f"labels must be whole numbers 0..q-1; got {odd[0].item():.6g} ({y.dtype}): pass "
+                             "class indices, e.g. y.long() after checking that y holds whole numbers")
+    y = y.long()
+    if y.numel() and y.min() < 0:
+        raise ValueError(f"labels must be class indices 0..q-1, got {y.min().item()}: a negative label is no "
+                         "class (shift them, e.g. y - y.min(), if they start below 0)")
+    return y
+
+
 class FastLoader:
     """A minibatch iterator over tensors already in memory: the drop-in, fast twin of ``DataLoader``.
 
     Yields ``(X, y)`` like a DataLoader over ``TensorDataset(to_float(images), labels)``: X float32
     (B, 1, 28, 28) in [0, 1] on ``device``, y int64. Each epoch draws a fresh permutation from a generator
     seeded with ``seed``, so the same seed gives the same batches in the same order, epoch after epoch.
-    Images may also be any float tensor of features (N, ...), used as is.
+    Images may also be any float tensor of features (N, ...), used as is. Labels are class indices
+    (see :func:`class_indices`: float labels such as ``y / 9`` are refused, not truncated).
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 256,
@@ -339,7 +354,7 @@ class FastLoader:
         self.device = torch.device(device) if device is not None else default_device()
         features = to_float(images) if images.dtype == torch.uint8 else images.float()
         self.X = features.to(self.device)  # converted once, not per batch
-        self.y = labels.long().to(self.device)
+        self.y = class_indices(labels).to(self.device)
         self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
         self.generator = torch.Generator().manual_seed(seed)
 
@@ -368,7 +383,7 @@ def standard_loader(images: torch.Tensor, labels: torch.Tensor, batch_size: int 
     from torch.utils.data import DataLoader, TensorDataset
 
     features = to_float(images) if images.dtype == torch.uint8 else images.float()
-    return DataLoader(TensorDataset(features, labels.long()), batch_size=batch_size, shuffle=shuffle,
+    return DataLoader(TensorDataset(features, class_indices(labels)), batch_size=batch_size, shuffle=shuffle,
                       generator=torch.Generator().manual_seed(seed), num_workers=num_workers)
 
 

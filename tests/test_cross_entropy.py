@@ -1,5 +1,7 @@
 """book.cross_entropy: equal to PyTorch's, its gradient equal to autograd's, clear errors."""
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -50,5 +52,36 @@ def test_clear_errors():
         cross_entropy(z, y[:3])
     with pytest.raises(ValueError, match="shape \\(N, q\\)"):
         cross_entropy(z[0], y[:1])
-    with pytest.raises(ValueError, match="integer class labels"):
+    with pytest.raises(ValueError, match=r"integer dtype \(int64\).*y\.long\(\) after checking.*0\.\.2"):
         cross_entropy(z, y.float())
+
+
+# --- no silent wrong answer (issue 15) -------------------------------------------------------------------------
+
+def test_fractional_labels_are_named_with_the_fix():
+    z = torch.zeros(2, 10)
+    with pytest.raises(ValueError, match=r"whole numbers 0\.\.9; got 0\.111111 \(torch\.float32\).*class indices"):
+        cross_entropy(z, torch.tensor([0.0, 1.0]) / 9)
+    with pytest.raises(ValueError, match="whole numbers 0..9; got nan"):
+        cross_entropy(z, torch.tensor([0.0, math.nan]))
+
+
+def test_integer_logits_are_exact():
+    # on the code before, the logits were cast to float32 first: 2**30 + 1 and 2**30 tied, loss log 2 not 0.313
+    z, y = torch.tensor([[0, 2 ** 30 + 1, 2 ** 30]]), torch.tensor([1])
+    assert cross_entropy(z, y).item() == pytest.approx(math.log1p(math.exp(-1)), rel=1e-6)
+    e = math.exp(-1)
+    assert torch.allclose(cross_entropy_grad(z, y), torch.tensor([[0.0, 1 / (1 + e) - 1, e / (1 + e)]]), atol=1e-7)
+    small = torch.tensor([[1, 2, 3], [0, 0, 5]])
+    assert torch.allclose(cross_entropy(small, torch.tensor([0, 2])),
+                          F.cross_entropy(small.float(), torch.tensor([0, 2])))
+
+
+def test_labels_may_be_any_integer_dtype_and_keep_their_checks():
+    z, y = batch(6, 4, seed=5)
+    assert torch.allclose(cross_entropy(z, y.to(torch.uint8)), F.cross_entropy(z, y))
+    assert torch.allclose(cross_entropy(z, y.tolist()), F.cross_entropy(z, y))
+    with pytest.raises(ValueError, match="integer class labels"):
+        cross_entropy(z, y.bool())
+    with pytest.raises(ValueError, match="from -1 to"):
+        cross_entropy(z, y - 1)

@@ -222,3 +222,33 @@ def test_standard_loader_and_fast_loader_are_interchangeable(fmnist):
     fast = summary(FastLoader(X, y, batch_size=100, device="cpu"))
     standard = summary(standard_loader(X, y, batch_size=100))
     assert fast == standard
+
+
+# --- no silent wrong answer (issue 15) -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("make_loader", [
+    lambda X, y: FastLoader(X, y, device="cpu"),
+    lambda X, y: standard_loader(X, y),
+])
+def test_loaders_refuse_fractional_labels_instead_of_truncating_them(fmnist, make_loader):
+    X, y = fmnist.test_images[:90], fmnist.test_labels[:90]
+    # y / 9 used to become 0 (and 1 for the nines) by .long(): a 2-class problem, trained without a word
+    with pytest.raises(ValueError, match=r"whole numbers 0..q-1; got 0\.\d+ \(torch\.float32\).*y\.long\(\)"):
+        make_loader(X, y / 9)
+    with pytest.raises(ValueError, match="whole numbers.*got nan"):
+        make_loader(X, torch.full((90,), float("nan")))
+    with pytest.raises(ValueError, match="got -1: a negative label is no class"):
+        make_loader(X, y - 1)
+
+
+def test_loaders_accept_whole_number_float_labels_exactly(fmnist):
+    X, y = fmnist.test_images[:100], fmnist.test_labels[:100]
+    loaders = (FastLoader(X, y.double(), shuffle=False, device="cpu"), standard_loader(X, y.float(), shuffle=False))
+    for loader in loaders:
+        got = torch.cat([b[1] for b in loader])
+        assert got.dtype == torch.int64 and torch.equal(got, y)
+
+
+def test_a_name_that_is_not_a_string_is_a_clear_error():
+    with pytest.raises(TypeError, match=r"must be a string, one of \['fashion-mnist', 'mnist'\]; got None"):
+        load_dataset(None)
