@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/widgets.py
 
 Prints a Markdown table. The monitor is measured where it is dearest: in a real Jupyter kernel (executed
-through nbclient, so every widget update travels as a comm message), in ``widget`` mode, on softmax regression
+through nbclient, so every update travels as an update_display_data message), in ``live`` mode, on softmax regression
 from scratch (Fashion-MNIST, 10 epochs, batch 256, lr 0.1: the model of the scratch chapter), five interleaved runs
 with and without it. The monitor also counts the time spent inside its own methods (``cost_seconds``),
 which is the precise figure; the end-to-end difference is shown beside it.
@@ -71,11 +71,11 @@ def train_scratch(epochs=10, lr=0.1, monitor=None):
 '''
 
 MEASURE = r'''
-train_scratch(epochs=1); train_scratch(epochs=1, monitor=TrainingMonitor(mode="widget"))  # warm-up
+train_scratch(epochs=1); train_scratch(epochs=1, monitor=TrainingMonitor(mode="live"))  # warm-up
 plain, monitored, cost, final = [], [], [], []
 for _ in range(5):  # interleaved, so a slow spell of the machine hits both
     plain.append(train_scratch()[0])
-    seconds, inside, figure = train_scratch(monitor=TrainingMonitor("softmax regression", mode="widget"))
+    seconds, inside, figure = train_scratch(monitor=TrainingMonitor("softmax regression", mode="live"))
     monitored.append(seconds)
     cost.append(inside)
     final.append(figure)

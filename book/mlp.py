@@ -195,11 +195,9 @@ def fit(net: nn.Module, train_iter, val_iter, loss: Callable, num_epochs: int, o
             if stopper.step(row[best], net) and patience is not None:
                 stopped_early = epoch < first + num_epochs
                 break
-    if stopper.best_epoch is None:  # interrupted before the first epoch ended: nothing was measured
-        raise KeyboardInterrupt("fit was stopped before its first epoch ended")
     history = [dict(r) for r in monitor.history[first:]]
     best_row = history[stopper.best_epoch - 1]
-    # after an interrupt the weights may be half an epoch past the last row: put the best ones back in any case
+    # the weights are those of the last epoch trained: put the best epoch's back
     restored = restore_best and best_row["epoch"] != history[-1]["epoch"]
     if restore_best:
         stopper.restore(net)

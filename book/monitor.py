@@ -12,47 +12,58 @@
 
 Where it runs decides how it shows (``mode="auto"``):
 
-- **widget** -- an IPython kernel with ipywidgets (JupyterLab, Notebook, VS Code, Colab, Binder): a progress bar
-  with rate and ETA, a table of the latest numbers and the curves, all updated in place. The curves are an
-  image whose bytes are replaced, so nothing is cleared and nothing flickers. Redraws are throttled so that
-  they cost at most ``max_overhead`` (2%) of the time spent training. When the run ends the live view is
-  replaced by one static figure, an ordinary ``image/png`` output: that is what a headless execution (the book
-  build, nbval, nbclient) keeps in the notebook, and what the rendered book shows.
-- **static** -- a kernel without ipywidgets: one printed line per epoch, then the same final figure.
-- **text** -- a plain Python script or terminal: a tqdm progress bar and one line per epoch; no widgets touched.
+- **live** -- a Jupyter kernel (JupyterLab, Notebook, VS Code, Colab, Binder): one HTML output with a progress
+  bar, rate and ETA, a table of the latest numbers and the curves. The kernel only sends numbers (the per-step
+  values averaged into at most a few hundred bins, raw and smoothed, and the per-epoch rows) and replaces the
+  output in place a few times a second (``refresh``, and never more often than keeps the sending within
+  ``max_overhead``, 2 %, of the training time); the browser draws the curves (``book/web/monitor.js``, with the
+  explorers' charts), so they move from the first steps on. When the run ends the live view is replaced by one
+  static figure, an ordinary ``image/png`` output: that is what a headless execution (the book build, nbval,
+  nbclient) keeps in the notebook, and what the rendered book shows. ``"widget"`` is accepted as the old name.
+- **static** -- chosen by hand: one printed line per epoch, then the same final figure.
+- **text** -- a plain Python script or terminal: a tqdm progress bar and one line per epoch.
+- **silent** -- nothing at all, not even on errors; the history is kept.
 
-Stopping (the Jupyter stop button, Ctrl-C) ends the run cleanly: the figure is drawn, the history kept, and the
-next ``run`` continues counting epochs where this one stopped.
+Stopping (the Jupyter stop button, Ctrl-C) draws what the run has and keeps the history, then lets the
+``KeyboardInterrupt`` go on: a Run All stops there, and no later cell goes on with a half-trained model. In
+Jupyter its traceback is one short paragraph that says what was kept. The next ``run`` of the same monitor numbers
+its epochs after the finished ones (the steps of an epoch that never finished are dropped then, so that they
+are not drawn twice); whether the *model* continues depends on the cell: one that builds its model afresh starts
+again from scratch.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
+import html
+import itertools
+import json
 import math
 import re
 import sys
 import time
+import uuid
 from collections.abc import Mapping
+from importlib import resources
 
 from book.plots import figure_png
 
-MODES = ("auto", "widget", "static", "text", "silent")
+MODES = ("auto", "live", "static", "text", "silent")
+OLD_NAMES = {"widget": "live"}  # the live view's name when it was made of ipywidgets
 
 
 def detect_mode() -> str:
-    """``widget`` in a kernel with ipywidgets, ``static`` in a kernel without, ``text`` anywhere else."""
+    """``live`` in a Jupyter kernel, ``text`` anywhere else (a script, the terminal IPython)."""
     try:
         from IPython import get_ipython
     except ImportError:
         return "text"
     shell = get_ipython()
     if shell is None or not hasattr(shell, "kernel"):
-        return "text"  # a script, or the terminal IPython: no frontend to draw widgets
-    try:
-        import ipywidgets  # noqa: F401
-    except ImportError:
-        return "static"
-    return "widget"
+        return "text"  # no frontend to draw in
+    return "live"
 
 
 def _group(key: str) -> str:
@@ -80,6 +91,21 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}" if seconds < 3600 else f"{seconds // 3600}:{seconds % 3600 // 60:02d}h"
 
 
+NOT_DRAWN = ("epoch", "step", "step_in_epoch", "time", "diverged")
+
+
+def _drawn_keys(history: list[Mapping], steps: list[Mapping]) -> list[str]:
+    """The keys that get curves, in order of first appearance: numbers, not bookkeeping."""
+    keys = dict.fromkeys(k for r in [*history, *steps] for k, v in r.items()
+                         if k not in NOT_DRAWN and isinstance(v, (int, float)) and not isinstance(v, bool))
+    return list(keys)
+
+
+def _twin(key: str, keys) -> str:
+    """A per-step ``loss`` takes the colour of the per-epoch ``train_loss`` it averages into."""
+    return f"train_{key}" if f"train_{key}" in keys else key
+
+
 def plot_history(history: list[Mapping], steps: list[Mapping] | None = None, title: str | None = None,
                  upto: int | None = None, figsize=None, xmax: float | None = None,
                  steps_per_epoch: int | None = None, ylims: list | None = None, fig=None):
@@ -94,8 +120,7 @@ def plot_history(history: list[Mapping], steps: list[Mapping] | None = None, tit
 
     rows = list(history[:upto] if upto is not None else history)
     step_rows = [s for s in (steps or []) if upto is None or s["epoch"] <= upto]
-    keys = [k for k in dict.fromkeys(k for r in [*history, *(steps or [])] for k in r)
-            if k not in ("epoch", "step", "step_in_epoch", "time", "diverged")]
+    keys = _drawn_keys(history, steps or [])
     groups = list(dict.fromkeys(_group(k) for k in keys)) or ["loss"]
     if fig is None:
         # no constrained layout: it doubles the cost of every redraw
@@ -109,9 +134,7 @@ def plot_history(history: list[Mapping], steps: list[Mapping] | None = None, tit
     for i, (ax, group) in enumerate(zip(axes, groups)):
         colors: dict[str, str] = {}
         for key in (k for k in keys if _group(k) == group):
-            # a per-step "loss" takes the colour of the per-epoch "train_loss" it averages into
-            twin = f"train_{key}" if f"train_{key}" in keys else key
-            color = colors.setdefault(twin, f"C{len(colors) % 10}")
+            color = colors.setdefault(_twin(key, keys), f"C{len(colors) % 10}")
             points = [(s["epoch"] - 1 + s["step_in_epoch"] / (steps_per_epoch or per_epoch[s["epoch"]]), s[key])
                       for s in step_rows if key in s]
             if points:
@@ -151,7 +174,6 @@ def _binned(points: list[tuple[float, float]], bins: int = 200) -> tuple[list[fl
 
 def _costed(method):
     """Add the wall time spent in a monitor method to ``monitor.cost_seconds`` (what monitoring costs)."""
-    import functools
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
@@ -163,22 +185,48 @@ def _costed(method):
     return wrapper
 
 
+# --- the animation player --------------------------------------------------------------------------------------
+
 # matplotlib's player draws its buttons with Font Awesome 4 fetched from a CDN: offline (the built book) that is a
-# blocked request and, where no other Font Awesome is loaded, blank buttons. Plain text symbols need no font.
-PLAYER_SYMBOLS = {
-    "fa fa-minus": "\u2212", "fa fa-fast-backward": "\u23ee\ufe0e", "fa fa-step-backward": "\u25c1",
-    "fa fa-play fa-flip-horizontal": "\u25c0\ufe0e", "fa fa-pause": "\u275a\u275a", "fa fa-play": "\u25b6\ufe0e",
-    "fa fa-step-forward": "\u25b7", "fa fa-fast-forward": "\u23ed\ufe0e", "fa fa-plus": "+",
+# blocked request and blank buttons. Text symbols are no cure: no font installed with Debian's Chromium has
+# U+23EE/U+23ED (first/last frame), which then show as empty boxes. Each button gets a small inline SVG icon
+# instead (16 x 16, filled with the button's text colour), which needs no font at all; its name stays in the
+# button's title and aria-label.
+PLAYER_ICONS = {
+    "fa fa-minus": "M3 7h10v2H3z",
+    "fa fa-fast-backward": "M1 3h2v10H1zM8.5 3v10L3.5 8zM15 3v10l-5-5z",
+    "fa fa-step-backward": "M3 3h2v10H3zM13 3v10L6 8z",
+    "fa fa-play fa-flip-horizontal": "M12 3v10L4 8z",
+    "fa fa-pause": "M4 3h3v10H4zM9 3h3v10H9z",
+    "fa fa-play": "M4 3v10l8-5z",
+    "fa fa-step-forward": "M3 3v10l7-5zM11 3h2v10h-2z",
+    "fa fa-fast-forward": "M1 3v10l5-5zM7.5 3v10l5-5zM13 3h2v10h-2z",
+    "fa fa-plus": "M7 3h2v4h4v2H9v4H7V9H3V7h4z",
 }
+PLAYER_STYLE = """<style>
+.animation { max-width: 100%; }
+.animation img { max-width: 100%; height: auto; }
+.animation input[type=range].anim-slider { width: min(640px, 100%); height: 1.6rem; }
+.animation .anim-buttons button {
+  display: inline-flex; align-items: center; justify-content: center;
+  width: 2.5rem; height: 2rem; margin: 0 1px; padding: 0; color: inherit; cursor: pointer;
+}
+.animation .anim-icon { width: 16px; height: 16px; fill: currentColor; }
+</style>
+"""
 
 
-def offline_player(html: str) -> str:
-    """matplotlib's ``to_jshtml`` output without its Font Awesome stylesheet link, buttons as text symbols."""
-    html = re.sub(r'<link rel="stylesheet"\s+href="https?://[^"]*font-awesome[^"]*">', "", html)
-    for icon, symbol in PLAYER_SYMBOLS.items():
-        html = html.replace(f'<i class="{icon}"></i>', f'<span aria-hidden="true">{symbol}</span>')
-    return html
+def offline_player(html_text: str) -> str:
+    """matplotlib's ``to_jshtml`` output without its Font Awesome stylesheet link, each button an SVG icon."""
+    html_text = re.sub(r'<link rel="stylesheet"\s+href="https?://[^"]*font-awesome[^"]*">', "", html_text)
+    for icon, path in PLAYER_ICONS.items():
+        html_text = html_text.replace(
+            f'<i class="{icon}"></i>',
+            f'<svg class="anim-icon" viewBox="0 0 16 16" aria-hidden="true" focusable="false"><path d="{path}"/></svg>')
+    return html_text + PLAYER_STYLE
 
+
+# --- the monitor ------------------------------------------------------------------------------------------------
 
 class TrainingMonitor:
     """Collects per-step and per-epoch numbers from a training loop and shows them as training goes.
@@ -187,10 +235,16 @@ class TrainingMonitor:
     minibatch (``{"epoch", "step", "step_in_epoch", **values}``); both grow across runs.
     """
 
-    def __init__(self, title: str | None = None, mode: str = "auto", refresh: float = 0.5,
+    def __init__(self, title: str | None = None, mode: str = "auto", refresh: float = 0.25,
                  max_overhead: float = 0.02, figsize=None):
+        mode = OLD_NAMES.get(mode, mode)
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if not (isinstance(refresh, (int, float)) and refresh > 0):
+            raise ValueError(f"refresh must be a positive number of seconds between live updates, got {refresh!r}")
+        if not (isinstance(max_overhead, (int, float)) and 0 < max_overhead <= 1):
+            raise ValueError(f"max_overhead must be a fraction of the training time in (0, 1], e.g. 0.02, "
+                             f"got {max_overhead!r}")
         self.title, self.figsize = title, figsize
         self.mode = detect_mode() if mode == "auto" else mode
         self.refresh, self.max_overhead = refresh, max_overhead
@@ -207,15 +261,22 @@ class TrainingMonitor:
 
     @contextlib.contextmanager
     def run(self, epochs: int | None = None, steps_per_epoch: int | None = None):
-        """Show a run of ``epochs`` more epochs; ends with the static figure, also when interrupted."""
+        """Show a run of ``epochs`` more epochs; ends with the static figure, also when stopped.
+
+        An interrupt (the stop button, Ctrl-C) or an error ends the run with what it has, then goes on.
+        """
         self.start(epochs, steps_per_epoch)
         try:
             yield self
-        except KeyboardInterrupt:
-            self.finish(note=f"stopped during epoch {self.epochs_done + 1}: the history is kept; "
-                             "run again to continue from here")
+        except KeyboardInterrupt as stop:
+            note = self._interrupted_note()
+            self.finish()
+            self._explain(stop, note)
+            raise
         except BaseException:
-            self.finish(note="stopped by an error")
+            self.finish()
+            drawn = ", the figure shows the epochs before it" if self.history and self.mode != "text" else ""
+            self._say(f"training stopped by an error during epoch {self.epochs_done + 1}{drawn}")
             raise
         else:
             self.finish()
@@ -227,10 +288,11 @@ class TrainingMonitor:
         self._step_in_epoch += 1
         self.total_steps += 1
         if values:
+            values = _plain(values)
             self.steps.append({"epoch": self.epochs_done + 1, "step": self.total_steps,
-                               "step_in_epoch": self._step_in_epoch, **_plain(values)})
+                               "step_in_epoch": self._step_in_epoch, **values})
         self._session["steps"] += 1
-        self._view.on_step(self)
+        self._view.on_step(self, values)
 
     @_costed
     def epoch(self, **values) -> dict:
@@ -257,12 +319,18 @@ class TrainingMonitor:
 
     @_costed
     def start(self, epochs: int | None = None, steps_per_epoch: int | None = None) -> None:
+        for name, value in (("epochs", epochs), ("steps_per_epoch", steps_per_epoch)):
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                raise ValueError(f"{name} must be a positive whole number or None (unknown), got {value!r}")
         if self._view is not None:
             self.finish()
+        # the steps of an epoch that never finished (a run stopped part-way) would be drawn twice, under the
+        # steps of the epoch that now takes its number
+        self.steps = [s for s in self.steps if s["epoch"] <= self.epochs_done]
         self._session = {"epochs_planned": epochs, "steps_per_epoch": steps_per_epoch, "epochs": 0, "steps": 0,
                          "start": time.perf_counter(), "first_epoch": self.epochs_done + 1}
         self._step_in_epoch = 0
-        view = {"widget": WidgetView, "static": StaticView, "text": TextView, "silent": SilentView}[self.mode]
+        view = {"live": LiveView, "static": StaticView, "text": TextView, "silent": SilentView}[self.mode]
         self._view = view(self)
 
     @_costed
@@ -272,11 +340,42 @@ class TrainingMonitor:
             view, self._view = self._view, None
             view.close(self)
         if note:
-            print(note)
+            self._say(note)
 
     def _ensure_started(self) -> None:
         if self._view is None:
             self.start()
+
+    def _say(self, text: str) -> None:
+        """A note about the run: on stderr in a terminal, in the cell's output in Jupyter, nowhere when silent."""
+        if self.mode != "silent":
+            print(text, file=sys.stderr if self.mode == "text" else sys.stdout, flush=True)
+
+    def _interrupted_note(self) -> str:
+        s = self._session or {"epochs_planned": None, "first_epoch": 1, "steps_per_epoch": None}
+        epoch = self.epochs_done + 1
+        planned = f" of {s['first_epoch'] - 1 + s['epochs_planned']:,}" if s["epochs_planned"] else ""
+        steps = ""
+        if self._step_in_epoch:
+            of = f" of its {s['steps_per_epoch']}" if s["steps_per_epoch"] else ""
+            steps = f", after {self._step_in_epoch:,}{of} steps"
+        done = self.epochs_done
+        kept = ("No epoch had finished" if done == 0 else
+                f"The monitor's history keeps the {'finished epoch' if done == 1 else f'{done} finished epochs'}")
+        drawn = ", drawn above" if done and self.mode in ("live", "static") else ""
+        return (f"Training interrupted during epoch {epoch:,}{planned}{steps}. {kept}{drawn}; the "
+                "model keeps the weights it had at that moment. The interrupt goes on, so nothing queued after "
+                "this training runs (in a Run All: the cells below).")
+
+    def _explain(self, stop: KeyboardInterrupt, note: str) -> None:
+        """Say what was kept: in Jupyter as the interrupt's whole (short) traceback, in a terminal before it."""
+        if self.mode == "silent":
+            return
+        if self.mode == "text":
+            self._say(note)
+        elif not hasattr(stop, "_render_traceback_"):  # an inner monitor may have explained it already
+            # IPython shows what this returns instead of the frames of the training loop
+            stop._render_traceback_ = lambda: [f"KeyboardInterrupt: {note}"]
 
     # --- pictures ----------------------------------------------------------------------------------------------
 
@@ -367,7 +466,7 @@ class SilentView:
     def __init__(self, monitor):
         pass
 
-    def on_step(self, monitor):
+    def on_step(self, monitor, values):
         pass
 
     def on_epoch(self, monitor, row):
@@ -389,7 +488,7 @@ class TextView(SilentView):
         self.bar = tqdm(total=total or None, desc=monitor.title or "training",
                         unit="step" if self.by_step else "epoch", leave=False, file=sys.stderr, mininterval=0.5)
 
-    def on_step(self, monitor):
+    def on_step(self, monitor, values):
         if self.by_step:
             self.bar.update(1)
 
@@ -406,71 +505,254 @@ def _epoch_line(row: Mapping) -> str:
     return "  ".join(f"{k} {_fmt(v)}" for k, v in row.items() if k != "time") + f"  ({row['time']:.1f} s)"
 
 
+def _show_final_figure(monitor, handle=None) -> None:
+    """The static figure of the run (display it, or put it in place of the live output ``handle``)."""
+    from IPython.display import Image, Markdown, display
+
+    if monitor.history or monitor.steps:
+        shown = Image(monitor.final_png())
+    else:
+        shown = Markdown("*(the run ended before its first step: nothing to draw)*")
+    if handle is None:
+        display(shown)
+    else:
+        handle.update(shown)
+
+
 class StaticView(SilentView):
-    """A kernel without ipywidgets: print a line per epoch (keeps nbval's output timeout fed), then the figure."""
+    """Chosen by hand (``mode="static"``): a printed line per epoch, then the figure."""
 
     def on_epoch(self, monitor, row):
         print(_epoch_line(row), flush=True)
 
     def close(self, monitor):
-        from IPython.display import Image, display
-
         if monitor.history:
-            display(Image(monitor.final_png()))
+            _show_final_figure(monitor)
 
 
-class WidgetView(SilentView):
-    """Progress bar, status line, latest-numbers table and curves, updated in place; ends as one image."""
+# --- the live view ----------------------------------------------------------------------------------------------
+
+class _StepCurve:
+    """The per-step values of one key, as the live view sends them: means over bins of ``width`` consecutive
+    steps (never two epochs in one bin), of the raw values and of their exponential moving average. When the bins
+    outgrow their budget their width doubles and neighbours merge, so each step costs O(1) and a payload stays a
+    few hundred points however long the run."""
+
+    def __init__(self, smoothing: float, budget: int = 120):
+        self.beta = smoothing
+        self.limit = 2 * budget
+        self.width = 1
+        self.bins: list[list] = []  # [epoch, sum of step_in_epoch, sum of values, sum of averages, count]
+        self.average = None
+
+    def add(self, epoch: int, step_in_epoch: int, value: float) -> None:
+        if math.isfinite(value):
+            self.average = value if self.average is None else self.beta * self.average + (1 - self.beta) * value
+        average = self.average if self.average is not None else value
+        bins = self.bins
+        if not bins or bins[-1][0] != epoch or bins[-1][4] >= self.width:
+            if len(bins) >= self.limit:
+                self._merge()
+                bins = self.bins
+            if not bins or bins[-1][0] != epoch or bins[-1][4] >= self.width:
+                bins.append([epoch, 0, 0.0, 0.0, 0])
+        last = bins[-1]
+        last[1] += step_in_epoch
+        last[2] += value
+        last[3] += average
+        last[4] += 1
+
+    def _merge(self) -> None:
+        before = len(self.bins)
+        self.width *= 2
+        merged: list[list] = []
+        for b in self.bins:
+            m = merged[-1] if merged else None
+            if m is not None and m[0] == b[0] and m[4] + b[4] <= self.width:
+                for i in (1, 2, 3, 4):
+                    m[i] += b[i]
+            else:
+                merged.append(b)
+        self.bins = merged
+        if len(merged) > 0.75 * before:  # bins short of one epoch each cannot merge further: allow more of them
+            self.limit = 2 * len(merged)
+
+    def points(self, steps_in: Mapping[int, int]) -> tuple[list, list]:
+        """(raw, smoothed) as [x, y] pairs, x in epochs: step k of an epoch of n steps at epoch - 1 + k / n; y to
+        5 significant digits (the payload stays small), None (a gap) where a value was nan or inf."""
+        raw, smooth = [], []
+        for epoch, sie, total, average, count in self.bins:
+            x = round(epoch - 1 + sie / (count * steps_in[epoch]), 4)
+            raw.append([x, _json_number(total / count)])
+            smooth.append([x, _json_number(average / count)])
+        return raw, smooth
+
+
+def _json_number(value: float):
+    """The value to 5 significant digits, or None (a gap in the curve) for nan and inf, which JSON cannot hold."""
+    return float(f"{value:.5g}") if value - value == 0 else None
+
+
+def _is_number(value) -> bool:
+    return type(value) is float or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+@functools.cache
+def _web(name: str) -> str:
+    """A front-end file shipped with the package: ``book/web/<name>``."""
+    text = resources.files("book").joinpath("web", name).read_text(encoding="utf-8")
+    if "</script" in text.lower():  # would end the inline <script> early
+        raise ValueError(f"book/web/{name} must not contain '</script'")
+    return text
+
+
+@functools.cache
+def _live_assets() -> tuple[str, str]:
+    """(stylesheet, code) of the live view: the explorers' shared code and charts, then the monitor's own, each
+    kept once per page and version in ``globalThis.__softmaxCourse`` (the explorers' registry)."""
+    from book.explorers.page import asset
+
+    core, own = asset("core.js"), _web("monitor.js")
+    digest = hashlib.sha256(core.encode()).hexdigest()[:12]
+    own_key = hashlib.sha256(f"{core}\0{own}".encode()).hexdigest()[:12]
+    css = asset("explorers.css") + _web("monitor.css")
+    code = ("const registry = (globalThis.__softmaxCourse ??= {});\n"
+            f'const core = (registry["core@{digest}"] ??= (\n{core}\n));\n'
+            f'const monitor = (registry["monitor@{own_key}"] ??= (\n{own}\n)(core));\n')
+    return css, code
+
+
+def _x_range(now: float, planned: int | None) -> int:
+    """The epoch axis of the live view: the first of 1, 2, 5, 10, 20, 50... with room beyond ``now`` (the epochs
+    done so far), but not past the planned end. The curves are readable from the first steps of a long run, and
+    the axis changes only a few times."""
+    for power in itertools.count():
+        for mantissa in (1, 2, 5):
+            end = mantissa * 10 ** power
+            if end >= 1.2 * now:
+                return min(end, planned) if planned and planned >= now else end
+
+
+class LiveView(SilentView):
+    """One HTML output, replaced in place a few times a second: progress, status line, latest numbers (plain
+    HTML, shown even where scripts do not run) and the data of the curves, which the browser draws. Ends as the
+    static figure."""
 
     def __init__(self, monitor):
-        import ipywidgets as w
         from IPython.display import display
 
-        self.bar = w.FloatProgress(value=0.0, min=0.0, max=1.0, layout=w.Layout(width="60%"))
-        self.status = w.HTML()
-        self.table = w.HTML()
-        self.image = w.Image(format="png", layout=w.Layout(max_width="100%"))
-        self.box = w.VBox([w.HBox([self.bar, self.status]), self.table, self.image])
-        self.handle = display(self.box, display_id=True)
-        self.last_ui = self.last_draw = 0.0
-        self.draw_seconds = 0.1  # what one redraw costs (measured after the first); sets the interval
-        self._update_ui(monitor)
+        self.element_id = f"tm-{uuid.uuid4().hex[:12]}"
+        s = monitor._session
+        # an average over a few percent of an epoch (1 to 20 steps): smooth, and lagging only a little
+        window = min(20, max(1, round((s["steps_per_epoch"] or 100) / 25)))
+        self.smoothing = 1 - 2 / (window + 1)
+        self.curves: dict[str, _StepCurve] = {}
+        self.steps_in: dict[int, int] = {}  # steps seen per epoch, for x when steps_per_epoch is unknown
+        self.epoch_points: dict[str, list] = {}  # key -> [[epoch, value], ...]
+        for row in monitor.steps:  # earlier runs of this monitor: their curves go on
+            self._add_step(row["epoch"], row["step_in_epoch"], row)
+        for row in monitor.history:
+            self._add_epoch(row)
+        self.last_sent = 0.0
+        self.send_seconds = 0.0  # what one update costs the kernel (measured); sets the interval
+        self.handle = display(self._bundle(monitor), raw=True, display_id=True)
+        self.last_sent = time.perf_counter()
 
-    def _update_ui(self, monitor):
-        fraction = _Progress.fraction(monitor)
-        self.bar.value = fraction if fraction is not None else 0.0
-        self.bar.bar_style = "info"
-        self.status.value = f"<code>{_Progress.line(monitor)}</code>"
-        self.last_ui = time.perf_counter()
+    def _add_step(self, epoch: int, step_in_epoch: int, values: Mapping) -> None:
+        if self.steps_in.get(epoch, 0) < step_in_epoch:
+            self.steps_in[epoch] = step_in_epoch
+        for key, value in values.items():
+            curve = self.curves.get(key)
+            if curve is None:
+                if key in NOT_DRAWN or not _is_number(value):
+                    continue
+                curve = self.curves[key] = _StepCurve(self.smoothing)
+            curve.add(epoch, step_in_epoch, float(value))
 
-    def on_step(self, monitor):
-        if time.perf_counter() - self.last_ui > 0.2:
-            self._update_ui(monitor)
+    def _add_epoch(self, row: Mapping) -> None:
+        for key, value in row.items():
+            if key not in NOT_DRAWN and _is_number(value):
+                self.epoch_points.setdefault(key, []).append([row["epoch"], _json_number(float(value))])
+
+    def on_step(self, monitor, values):
+        if values:
+            self._add_step(monitor.epochs_done + 1, monitor._step_in_epoch, values)
+        if time.perf_counter() - self.last_sent >= monitor.refresh:
+            self._maybe_send(monitor)
 
     def on_epoch(self, monitor, row):
-        self._update_ui(monitor)
-        cells = "".join(f"<td style='padding:0 .8em'><b>{k}</b><br>{_fmt(v)}</td>"
-                        for k, v in row.items() if k != "time")
-        self.table.value = f"<table><tr>{cells}</tr></table>"
-        # Redraw only while drawing stays within max_overhead of the time passed since the last drawing.
+        self._add_epoch(row)
+        self._maybe_send(monitor)
+
+    def _maybe_send(self, monitor) -> None:
         now = time.perf_counter()
-        since = now - (self.last_draw or monitor._session["start"])
-        if since >= max(monitor.refresh, self.draw_seconds / monitor.max_overhead):
-            self.image.value = figure_png(monitor.figure(), dpi=72)
-            self.last_draw = time.perf_counter()
-            self.draw_seconds = self.last_draw - now
+        if now - self.last_sent >= max(monitor.refresh, self.send_seconds / monitor.max_overhead):
+            self.handle.update(self._bundle(monitor), raw=True)
+            self.last_sent = time.perf_counter()
+            self.send_seconds = self.last_sent - now
+
+    # --- what is sent ----------------------------------------------------------------------------------------
+
+    def payload(self, monitor) -> dict:
+        """The numbers the browser draws: panels of series ([x, y] points, x in epochs) and the x range."""
+        s = monitor._session
+        if s["steps_per_epoch"]:
+            steps_in = dict.fromkeys(self.steps_in, s["steps_per_epoch"])
+        else:  # the running epoch is as long as the last finished one, as far as anyone knows yet
+            steps_in = dict(self.steps_in)
+            previous = steps_in.get(monitor.epochs_done)
+            for e in steps_in:
+                if e > monitor.epochs_done and previous:
+                    steps_in[e] = max(steps_in[e], previous)
+        keys = list(dict.fromkeys([*self.epoch_points, *self.curves]))
+        panels: dict[str, dict] = {}
+        colors: dict[str, dict[str, int]] = {}
+        for key in keys:
+            group = _group(key)
+            panel = panels.setdefault(group, {"name": group, "series": [], "unit": group == "accuracy",
+                                              "log": group == "learning rate"})
+            color = colors.setdefault(group, {}).setdefault(_twin(key, keys), len(colors[group]))
+            if key in self.curves:
+                raw, smooth = self.curves[key].points(steps_in)
+                panel["series"].append({"points": raw, "color": color, "faint": True})
+                panel["series"].append({"points": smooth, "color": color, "label": f"{key} per batch",
+                                        "range": True, "smooth": True})
+            if key in self.epoch_points:
+                panel["series"].append({"points": self.epoch_points[key], "color": color, "label": key,
+                                        "dots": True, "range": True,
+                                        "dash": bool({"test", "val"} & set(re.split(r"[_ ]", key)))})
+        now = monitor.epochs_done + (monitor._step_in_epoch / steps_in[monitor.epochs_done + 1]
+                                     if monitor._step_in_epoch and steps_in.get(monitor.epochs_done + 1) else 0)
+        planned = s["first_epoch"] - 1 + s["epochs_planned"] if s["epochs_planned"] else None
+        return {"xmax": _x_range(now, planned), "panels": list(panels.values())}
+
+    def _bundle(self, monitor) -> dict:
+        css, code = _live_assets()
+        fraction = _Progress.fraction(monitor)
+        line = _Progress.line(monitor)
+        progress = (f'<progress max="1" value="{fraction:.4f}"></progress>' if fraction is not None
+                    else "<progress></progress>")
+        latest = monitor.latest()
+        cells = "".join(f"<div><b>{html.escape(k)}</b>{html.escape(_fmt(v))}</div>"
+                        for k, v in latest.items() if k not in ("time", "diverged"))
+        data = json.dumps(self.payload(monitor), separators=(",", ":"), allow_nan=False).replace("<", "\\u003c")
+        title = f'<div class="tm-title">{html.escape(monitor.title)}</div>' if monitor.title else ""
+        body = (
+            f'<div class="sx-root tm-root" id="{self.element_id}" data-kind="monitor">{title}'
+            f'<div class="tm-status">{progress}<span class="tm-line">{html.escape(line)}</span></div>'
+            f'<div class="tm-table">{cells}</div>'
+            '<div class="tm-charts"><p class="tm-waiting">The curves are drawn here by JavaScript: if this line '
+            "stays, scripts do not run in this view (trust the notebook); the figure comes when the run ends.</p>"
+            f'</div><script type="application/json" class="tm-data">{data}</script></div>\n'
+            f"<style>\n{css}</style>\n"
+            # A classic script, not a module: Jupyter runs it the moment the output is put in place, so the
+            # curves are drawn before the page is painted again (no flicker). The block keeps its names local.
+            f"<script>\n{{\n{code}"
+            "const host = document.currentScript ? document.currentScript.parentNode : document;\n"
+            f'const root = host.querySelector("#{self.element_id}");\n'
+            'monitor.render(root, JSON.parse(root.querySelector(".tm-data").textContent));\n}\n</script>\n'
+        )
+        return {"text/html": body, "text/plain": f"{monitor.title or 'training'}: {line}"}
 
     def close(self, monitor):
-        from IPython.display import Image, Markdown
-
-        if monitor.history:
-            self.handle.update(Image(monitor.final_png()))
-        else:
-            self.handle.update(Markdown("*(no epoch finished: nothing to plot)*"))
-        # A headless executor (nbclient) keeps the last state of every widget it saw, closed or not, in the
-        # notebook: empty the picture first so that no stale PNG rides along into the book.
-        self.image.value = b""
-        for widget in (self.bar, self.status, self.table, self.image, self.box):
-            for part in (getattr(widget, "layout", None), getattr(widget, "style", None), widget):
-                if part is not None:
-                    part.close()  # no leftover widget state in the saved notebook
+        _show_final_figure(monitor, self.handle)

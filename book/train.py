@@ -1,6 +1,7 @@
 """Training and evaluating a classifier: the loop of the scratch chapter, kept for every chapter after it.
 
     history = train(net, train_iter, test_iter, loss, num_epochs=10, updater=torch.optim.SGD(params, lr=0.1))
+    train(net, train_iter, val_iter, loss, 10, updater, eval_name="val")   # rows with val_loss, val_acc
     evaluate(net, test_iter, loss)          # {"loss": average loss, "acc": accuracy}
 
 ``net`` is any callable from a batch of inputs to logits (an ``nn.Module`` or a plain function); ``loss`` maps
@@ -119,26 +120,34 @@ def train_epoch(net: Callable, train_iter: Iterable, loss: Callable, updater, mo
     return {"loss": metric[0] / metric[2], "acc": metric[1] / metric[2]}
 
 
-def train(net: Callable, train_iter, test_iter, loss: Callable, num_epochs: int, updater, monitor=None) -> list[dict]:
+def train(net: Callable, train_iter, test_iter, loss: Callable, num_epochs: int, updater, monitor=None,
+          eval_name: str = "test") -> list[dict]:
     """Train for ``num_epochs``, evaluating on ``test_iter`` after each; returns the monitor's history.
 
     ``monitor`` is a :class:`book.monitor.TrainingMonitor` (one is made when None; its curves show as training
     goes). Each history row: epoch, train_loss, train_acc (averaged over the epoch while the weights moved),
-    test_loss, test_acc.
+    then the loss and accuracy on the second loader, named after ``eval_name``: test_loss, test_acc by default;
+    ``eval_name="val"`` when that loader holds validation data gives val_loss, val_acc.
+
+    Stopping it (the stop button, Ctrl-C) keeps the finished epochs in the monitor's history and lets the
+    ``KeyboardInterrupt`` go on, so that nothing queued after the training runs with a half-trained model.
     """
     from book.monitor import TrainingMonitor
 
     if not isinstance(num_epochs, int) or num_epochs < 1:
         raise ValueError(f"num_epochs must be a positive integer, got {num_epochs!r}")
+    if not isinstance(eval_name, str) or not eval_name.isidentifier() or eval_name == "train":
+        raise ValueError(f"eval_name names the second loader's data in the history (e.g. 'test' or 'val', giving "
+                         f"test_loss or val_loss); got {eval_name!r}")
     monitor = monitor if monitor is not None else TrainingMonitor()
     steps = len(train_iter) if hasattr(train_iter, "__len__") else None
     first = monitor.epochs_done
     with monitor.run(epochs=num_epochs, steps_per_epoch=steps):
         for epoch in range(first + 1, first + num_epochs + 1):
             train_metrics = train_epoch(net, train_iter, loss, updater, monitor, epoch)
-            test_metrics = evaluate(net, test_iter, loss)
-            monitor.epoch(train_loss=train_metrics["loss"], train_acc=train_metrics["acc"],
-                          test_loss=test_metrics["loss"], test_acc=test_metrics["acc"])
+            eval_metrics = evaluate(net, test_iter, loss)
+            monitor.epoch(**{"train_loss": train_metrics["loss"], "train_acc": train_metrics["acc"],
+                             f"{eval_name}_loss": eval_metrics["loss"], f"{eval_name}_acc": eval_metrics["acc"]})
     return monitor.history
 
 
