@@ -50,7 +50,8 @@ class _BackgroundBuild:
             pytest.fail(f"the book build took longer than {BUILD_TIMEOUT_S} s")
         self.log.seek(0)
         text = self.log.read()
-        assert code == 0, f"book build failed (exit {code}):\n{text[-10000:]}"
+        warnings = "\n".join(line for line in text.splitlines() if "WARNING" in line or "ERROR" in line)
+        assert code == 0, f"book build failed (exit {code}):\n{warnings}\n...\n{text[-5000:]}"
         return self.out / "_build" / "html"
 
     def stop(self) -> None:
