@@ -1,59 +1,65 @@
-"""Grade exercise notebooks with nbval: one notebook, or a folder of submissions to a CSV.
+"""Grade exercise notebooks with nbval: one notebook, or a folder of submissions to a CSV and a teacher's report.
 
     python -m book.grade exercises/02_cross_entropy.ipynb            # table of points; exit 1 below the pass mark
     python -m book.grade exercises/02_cross_entropy.ipynb --json
-    python -m book.grade submissions/ --csv grades.csv               # one row per learner, graded in parallel
+    python -m book.grade submissions/ --csv grades.csv               # one row per learner (+ grades.md, the report)
 
 How a notebook is graded:
 
-1. The submission is read, never written. Its exercise id (notebook metadata) picks the exercise.
+1. The submission is read, never written, and checked field by field: a file that is not an exercise notebook
+   (not UTF-8 JSON, nested too deeply, odd field types, another exercise) gets one line saying why, exit status 2.
 2. The pristine learner notebook is regenerated in memory from ``exercises/solutions/<id>.ipynb``. The graded copy
-   is that pristine notebook with the submission's *answer cells* put in: every check cell and every other
-   cell comes from the pristine notebook, so deleting, editing or re-ordering check cells changes nothing.
-3. The copy is written to a temporary folder and run by ``pytest --nbval-lax`` in a subprocess, isolated from the
-   repository's pytest configuration, with a time limit per cell (nbval interrupts a cell that runs past it and
-   goes on with the next one).
-4. A question is *correct* only when nbval passed all of its cells and its check cell reported *correct* while
-   it ran (:mod:`book.nbval_outcomes` ties each verdict to the cell that wrote it). An exception or a timeout costs
-   the question it happens in. If the kernel cannot be interrupted, the run is repeated without that question.
-   Printing "correct", forging lines in the results file, or rebinding ``q1`` earns nothing. What no checker
-   that runs inside the learner's kernel can rule out is answer code written to rewrite the checking code itself
-   (patching :mod:`book.questions` to report *correct*): read the answers of a submission that looks too good.
+   is that pristine notebook with the submission's *answer cells* put in (nbval's comment markers removed from
+   them): every check cell and every other cell comes from the pristine notebook.
+3. The copy runs under ``pytest --nbval-lax`` inside a sandbox (:mod:`book.sandbox`): read-only system, no
+   network, no view of other processes, the repository, other submissions or the answer key
+   (:mod:`book.grade_stage`), a private scratch folder, resource limits, and nothing left running afterwards.
+   Each cell has a time limit; a cell that cannot be interrupted loses the kernel, and the notebook is run again
+   without it -- one statement per cell for that answer, so that its earlier definitions survive.
+4. Verdicts are decided outside the sandbox (:mod:`book.protocol`): in the graded copy a check cell only calls the
+   learner's code on fresh inputs drawn for this grading and records what came back as plain data; the grader
+   runs the question's checker on that record in its own process. Exercises whose checkers are not converted
+   yet are judged inside the sandbox (the grade says which); their verdicts count only when nbval saw the
+   check cell pass.
+5. Answers are scanned for reaching past the question (:mod:`book.evasions`) and fingerprinted
+   (:mod:`book.similarity`); a folder's report (:mod:`book.grade_report`) lists the flags and identical answers.
 
-Exit status: 0 passed, 1 below the pass mark, 2 could not grade (not a notebook, another or an unknown exercise,
-no kernel, broken set-up). For a folder: 0 when every notebook was graded, 2 when some could not be.
+Exit status: 0 passed, 1 below the pass mark, 2 could not grade (one line on stderr says why). For a folder: 0 when
+every notebook was graded, 2 when some could not be (their rows say why); the CSV is always written, atomically.
+Class grading needs the sandbox: without bubblewrap a folder is refused unless ``--no-sandbox`` is given.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import copy
 import csv
+import importlib
 import importlib.util
 import io
 import json
 import os
-import re
-import subprocess
+import secrets
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from book import sandbox
+from book.evasions import Flag, marker_lines, scan, withheld
 from book.exercise_cells import (ANSWER, CHECK, ExerciseFormatError, exercise_id, learner_notebook, normalise,
-                                 notebook_text, read_notebook, role)
+                                 read_notebook, role)
 from book.make_exercises import SOLUTIONS_DIR
-from book.nbval_outcomes import OUTCOMES_ENV
-from book.questions import CORRECT, INCORRECT, NOT_ATTEMPTED, RESULTS_ENV, STUB_MESSAGE
+from book.questions import CORRECT, INCORRECT, NOT_ATTEMPTED, STUB_MESSAGE, plain
 
 DEFAULT_TIMEOUT = 30.0  # seconds per cell: every cell of the exercises takes a few seconds at most
-PACKAGE_PARENT = Path(__file__).resolve().parent.parent
-# `python -m pytest`, except that jsonschema (imported by nbval through nbformat) is kept from importing
-# rfc3987_syntax: it only checks "iri" strings, which notebook schemas never use, and takes seconds to import.
-PYTEST_BOOTSTRAP = ("import sys; sys.modules.setdefault('rfc3987_syntax', None); import pytest; "
-                    "sys.exit(pytest.main(sys.argv[1:]))")
+MAX_NOTEBOOK_BYTES = 20 << 20
+CELL_TYPES = ("code", "markdown", "raw")
+MAX_RUNS = 6  # runs of one notebook: after a lost kernel, a run to find its cell (or statement), then without it
 
 
 class GradingError(Exception):
@@ -68,6 +74,8 @@ class QuestionResult:
     max_points: int
     status: str
     message: str = ""
+    judged: str = "outside"  # "outside": by the grader on recorded outputs; "inside": in the sandbox (legacy)
+    verdict: str = ""        # what the checks said, when flags withheld the points (else empty)
 
 
 @dataclass
@@ -79,6 +87,10 @@ class Grade:
     pass_mark: float
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    flags: list[Flag] = field(default_factory=list)
+    fingerprints: dict[str, object] = field(default_factory=dict)
+    seed: int | None = None
+    sandbox: str = "none"
 
     @property
     def score(self) -> int:
@@ -100,10 +112,11 @@ class Grade:
         return {"exercise": self.exercise, "title": self.title, "file": self.file, "score": self.score,
                 "max_score": self.max_score, "percent": round(self.percent, 1), "pass_mark": self.pass_mark,
                 "passed": self.passed, "seconds": round(self.seconds, 2), "notes": self.notes,
+                "sandbox": self.sandbox, "seed": self.seed, "flags": [asdict(f) for f in self.flags],
                 "questions": [asdict(q) for q in self.questions]}
 
 
-# --- reading the submission and building the graded copy ---------------------------------------------------
+# --- reading the submission ----------------------------------------------------------------------------------
 
 def catalog() -> dict:
     from book.checks import catalog as generated
@@ -111,23 +124,65 @@ def catalog() -> dict:
     return generated.EXERCISES
 
 
+FIX = "Grade the .ipynb file saved by Jupyter (File > Save); if it was damaged, start again from a fresh copy."
+
+
+def validate(data) -> None:
+    """Raise ValueError naming the first field of ``data`` that no nbformat 4 notebook of the course has."""
+    if not isinstance(data, dict):
+        raise ValueError("expected a JSON object, found " + type(data).__name__)
+    if type(data.get("nbformat")) is not int or data["nbformat"] != 4:
+        raise ValueError("not an nbformat 4 notebook: expected a JSON object with 'nbformat': 4 and a 'cells' list")
+    if not isinstance(data.get("cells"), list):
+        raise ValueError("not an nbformat 4 notebook: expected a JSON object with 'nbformat': 4 and a 'cells' list")
+    meta = data.get("metadata", {})
+    if not isinstance(meta, dict):
+        raise ValueError("the notebook's metadata is not an object")
+    exercise = meta.get("exercise")
+    if exercise is not None and (not isinstance(exercise, dict) or not isinstance(exercise.get("id", ""), str)):
+        raise ValueError("metadata['exercise'] is not an object with a text 'id'")
+    for i, cell in enumerate(data["cells"]):
+        where = f"cell {i}"
+        if not isinstance(cell, dict) or cell.get("cell_type") not in CELL_TYPES:
+            raise ValueError(f"{where} is not an object with a 'cell_type' of code, markdown or raw")
+        source = cell.get("source", "")
+        if not (isinstance(source, str) or isinstance(source, list) and all(isinstance(s, str) for s in source)):
+            raise ValueError(f"{where}: its 'source' is not text (a string, or a list of strings)")
+        if "id" in cell and not isinstance(cell["id"], str):
+            raise ValueError(f"{where}: its 'id' is not a string")
+        cell_meta = cell.get("metadata", {})
+        if not isinstance(cell_meta, dict):
+            raise ValueError(f"{where}: its metadata is not an object")
+        ex = cell_meta.get("exercise")
+        if ex is not None and (not isinstance(ex, dict) or not all(isinstance(ex.get(k, ""), str)
+                                                                   for k in ("role", "question"))):
+            raise ValueError(f"{where}: metadata['exercise'] must hold text 'role' and 'question'")
+
+
 def read_submission(path: Path):
     """The submitted notebook, or a GradingError that says what is wrong with the file."""
     if not path.is_file():
         raise GradingError(f"{path}: no such file" + (" (it is a folder)" if path.is_dir() else ""))
-    fix = "Grade the .ipynb file saved by Jupyter (File > Save); if it was damaged, start again from a fresh copy."
+    if path.stat().st_size > MAX_NOTEBOOK_BYTES:
+        raise GradingError(f"{path} is not an exercise notebook: it is larger than {MAX_NOTEBOOK_BYTES >> 20} MB "
+                           f"(clear its outputs: Edit > Clear All Outputs, then save). {FIX}")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError:
-        raise GradingError(f"{path} is not a Jupyter notebook: it is not text (UTF-8) at all. {fix}") from None
+        raise GradingError(f"{path} is not a Jupyter notebook: it is not text (UTF-8) at all. {FIX}") from None
+    except OSError as exc:
+        raise GradingError(f"{path} cannot be read: {exc.strerror}") from None
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise GradingError(f"{path} is not a Jupyter notebook: its JSON is nested too deeply. {FIX}") from None
     except ValueError as exc:
-        raise GradingError(f"{path} is not a Jupyter notebook: it is not valid JSON ({exc}). {fix}") from None
+        raise GradingError(f"{path} is not a Jupyter notebook: it is not valid JSON ({exc}). {FIX}") from None
     try:
+        validate(data)
         return normalise(data)
-    except ValueError as exc:
-        raise GradingError(f"{path} is not a Jupyter notebook: {exc}. {fix}") from None
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise GradingError(f"{path} is not a Jupyter notebook: {exc}. {FIX}") from None
 
 
 def identify(nb, path: Path, expected: str | None) -> str:
@@ -139,7 +194,7 @@ def identify(nb, path: Path, expected: str | None) -> str:
                            f"(metadata['exercise']['id']). Submit the notebook you got from exercises/ "
                            f"({', '.join(known)}).")
     if found not in known:
-        raise GradingError(f"{path} is a notebook of an unknown exercise {found!r}; the known exercises are "
+        raise GradingError(f"{path} is a notebook of an unknown exercise {found[:80]!r}; the known exercises are "
                            f"{', '.join(known)}.")
     if expected and found != expected:
         raise GradingError(f"{path} is a notebook of another exercise: it is {found!r}, not {expected!r}. Submit "
@@ -155,54 +210,115 @@ def pristine(exercise: str, solutions_dir: Path | None = None):
                            "Run the grader in a checkout of the course repository, or pass --solutions FOLDER.")
     try:
         return learner_notebook(read_notebook(path), str(path))
-    except ExerciseFormatError as exc:
+    except (ExerciseFormatError, ValueError) as exc:
         raise GradingError(f"the solutions notebook is malformed: {exc}") from None
 
 
-# nbval reads these comments as instructions (skip the cell, let it raise, compare its output): in an answer they
-# would let a learner change how their own cells are judged, so the graded copy drops them (they are comments:
-# the code means the same without them).
-NBVAL_MARKER = re.compile(r"^[ \t]*#[ \t]*(NBVAL_[A-Z_]+|PYTEST_VALIDATE_IGNORE_OUTPUT)[ \t]*$", re.MULTILINE)
+def strip_markers(source: str) -> str:
+    """``source`` without the lines nbval would read as its comment markers (by nbval's own rule), so that an
+    answer cannot change how its cells are run; the lines stay, empty, so line numbers still match."""
+    drop = set(marker_lines(source))
+    return "\n".join("" if i in drop else line for i, line in enumerate(source.splitlines()))
 
 
-def answers_by_question(nb) -> dict[str, list[str]]:
+def answers_by_question(nb, strip: bool = True) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for cell in nb["cells"]:
         r, q = role(cell)
-        if r == ANSWER and cell["cell_type"] == "code":
-            found.setdefault(q, []).append(NBVAL_MARKER.sub("", cell["source"]))
+        if r == ANSWER and cell["cell_type"] == "code" and q:
+            found.setdefault(q, []).append(strip_markers(cell["source"]) if strip else cell["source"])
     return found
 
 
-def graded_copy(pristine_nb, submission_nb, skipped: dict[str, str] | None = None):
-    """The pristine notebook with the submission's answer cells put in; answers of ``skipped`` questions (run
-    before and lost the kernel) become stubs. Returns (notebook, questions with no answer cell)."""
+# --- the graded copy, and what to leave out of it after a lost kernel ------------------------------------
+
+@dataclass
+class Attempt:
+    """How the next run differs from the submission after lost kernels (see :func:`graded_copy`)."""
+
+    lost: dict[str, str] = field(default_factory=dict)           # question -> why it costs its points
+    split: set[str] = field(default_factory=set)                 # answers run one top-level statement per cell
+    dropped: dict[str, set[int]] = field(default_factory=dict)   # statements left out (they lost the kernel)
+    stubbed: set[str] = field(default_factory=set)               # answers left out altogether
+    skipped_checks: set[str] = field(default_factory=set)        # check cells left out (they lost the kernel)
+
+
+STUB = f'raise NotImplementedError("{STUB_MESSAGE}")'
+
+
+def statements(source: str) -> list[str] | None:
+    """The top-level statements of a cell's code (IPython syntax turned into Python), or None if it does not
+    parse: what a re-run executes one per cell."""
+    from book.similarity import python_source
+
+    code = python_source(source)
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError):
+        return None
+    lines = code.splitlines(keepends=True)
+    out = []
+    for node in tree.body:
+        start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+        out.append("".join(lines[start - 1:node.end_lineno]))
+    return out
+
+
+def graded_copy(pristine_nb, submitted: dict[str, list[str]], attempt: Attempt | None = None):
+    """The pristine notebook with the submitted answer cells put in. Returns (notebook, cells, missing): ``cells``
+    is (role, question, statement number or None) of each code cell; ``missing`` the questions with no answer
+    cell in the submission."""
+    attempt = attempt or Attempt()
     nb = copy.deepcopy(pristine_nb)
-    submitted = answers_by_question(submission_nb)
     slots: dict[str, list] = {}
     for cell in nb["cells"]:
         r, q = role(cell)
         if r == ANSWER:
             slots.setdefault(q, []).append(cell)
     missing = set()
+    replace: dict[int, list] = {}
     for q, cells in slots.items():
-        sources = submitted.get(q)
-        if skipped and q in skipped:
-            sources = [f'raise NotImplementedError("{STUB_MESSAGE}")']
+        sources = list(submitted.get(q) or [])
         if not sources:
             missing.add(q)
-            sources = [f'raise NotImplementedError("{STUB_MESSAGE}")']
+            sources = [STUB]
+        if q in attempt.stubbed:
+            sources = [STUB]
         if len(sources) != len(cells):  # copies or merges of answer cells: run them all, in order, in the first slot
             sources = ["\n\n".join(sources)] + [""] * (len(cells) - 1)
+        if q in attempt.split and q not in attempt.stubbed:
+            parts = [s for source in sources for s in (statements(source) or [source])]
+            pieces = []
+            for i, part in enumerate(parts):
+                piece = copy.deepcopy(cells[0])
+                piece["source"] = "pass  # left out: it lost the kernel" if i in attempt.dropped.get(q, set()) \
+                    else part
+                piece["metadata"]["exercise"]["statement"] = i
+                piece.pop("id", None)
+                pieces.append(piece)
+            replace[id(cells[0])] = pieces
+            for extra in cells[1:]:
+                replace[id(extra)] = []
+            continue
         for cell, source in zip(cells, sources):
             cell["source"] = source
+    cells_out = []
     for cell in nb["cells"]:
+        for piece in replace.get(id(cell), [cell]):
+            r, q = role(piece)
+            if r == CHECK and q in attempt.skipped_checks:
+                piece["source"] = "pass  # left out: it lost the kernel"
+            cells_out.append(piece)
+    nb["cells"] = cells_out
+    for i, cell in enumerate(nb["cells"]):
         if cell["cell_type"] == "code":
             cell["outputs"], cell["execution_count"] = [], None
-    return nb, missing
+        cell.setdefault("id", f"graded-{i}")
+    code_cells = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    cells = [(*role(c), c["metadata"].get("exercise", {}).get("statement") if role(c)[0] else None)
+             for c in code_cells]
+    return nb, cells, missing
 
-
-# --- running nbval -----------------------------------------------------------------------------------------
 
 def check_kernel(kernel: str | None) -> None:
     """A GradingError when no kernel can run the notebook: nbval/ipykernel missing, or an unknown --kernel."""
@@ -224,101 +340,256 @@ def check_kernel(kernel: str | None) -> None:
                                "the notebook in this Python environment.") from None
 
 
-def run_nbval(nb, workdir: Path, timeout: float, kernel: str | None, threads: int | None) -> dict:
-    """Execute ``nb`` with pytest --nbval-lax in a subprocess; the per-cell outcomes of book.nbval_outcomes."""
-    notebook = workdir / "graded.ipynb"
-    notebook.write_text(notebook_text(nb), encoding="utf-8")
-    ini, outcomes, results = workdir / "pytest.ini", workdir / "outcomes.json", workdir / "results.jsonl"
-    ini.write_text("[pytest]\n", encoding="utf-8")  # no addopts/testpaths from the repository or anywhere else
-    outcomes.unlink(missing_ok=True)
-    results.unlink(missing_ok=True)
-    command = [sys.executable, "-c", PYTEST_BOOTSTRAP, str(notebook), "-c", str(ini), "--rootdir", str(workdir),
-               "--noconftest", "-p", "no:cacheprovider", "-p", "book.nbval_outcomes", "-q", "--no-header",
-               "--nbval-lax", f"--nbval-cell-timeout={timeout:g}"]
-    command += ["--nbval-kernel-name", kernel] if kernel else ["--nbval-current-env"]
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS")}
-    env.update({OUTCOMES_ENV: str(outcomes), RESULTS_ENV: str(results), "MPLBACKEND": "Agg",
-                "PYTHONPATH": os.pathsep.join(filter(None, [str(PACKAGE_PARENT), env.get("PYTHONPATH")]))})
-    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads must not spin on a shared CPU
-    if threads:
-        env.setdefault("OMP_NUM_THREADS", str(threads))
-    n_cells = sum(c["cell_type"] == "code" for c in nb["cells"])
-    try:
-        proc = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True,
-                              timeout=timeout * (n_cells + 2) + 120)
-    except subprocess.TimeoutExpired:
-        raise GradingError(f"nbval did not finish within {timeout * (n_cells + 2) + 120:g} s") from None
-    if not outcomes.is_file() or proc.returncode not in (0, 1):
-        tail = (proc.stdout + proc.stderr).strip()[-3000:]
-        raise GradingError(f"nbval could not run the notebook (pytest exit status {proc.returncode}):\n{tail}")
-    data = json.loads(outcomes.read_text(encoding="utf-8"))
-    if data["errors"]:
-        raise GradingError("no kernel: nbval could not start the notebook's kernel: " + "; ".join(data["errors"]))
-    return data
+# --- the checks of one grading, and the context shared by the gradings of one command ---------------------
+
+class Plans:
+    """The checks of one grading: the exercise's real checks module (trusted, in this process), its questions,
+    and the cases of those judged outside, drawn with this grading's seed. :meth:`write` puts them into a
+    workspace as data -- while the sandbox starts, so that importing torch and the checkers here overlaps with
+    the sandbox's own start."""
+
+    def __init__(self, exercise: str, seed: int):
+        self.exercise, self.seed = exercise, seed
+        self.module = None
+        self.questions: dict = {}
+        self.cases: dict = {}
+
+    def load(self) -> None:
+        from book.grade_stage import checks_module_name
+        from book.protocol import rng_for
+
+        if self.module is not None:
+            return
+        try:
+            module = importlib.import_module(checks_module_name(self.exercise))
+            questions = {q.id: q for q in module.QUESTIONS}
+        except Exception as exc:
+            raise GradingError(f"the checks of exercise {self.exercise} cannot be loaded ({type(exc).__name__}: "
+                               f"{exc}); fix the course environment") from None
+        for q in questions.values():
+            if q.judged_outside:
+                self.cases[q.id] = q.planned_cases(rng_for(self.seed, self.exercise, q.id))
+        self.module, self.questions = module, questions
+
+    def write(self, ws) -> None:
+        from book.grade_stage import question_list
+        from book.protocol import finish_plans, write_plan
+
+        self.load()
+        for qid, cases in self.cases.items():
+            write_plan(ws.plans / qid, self.questions[qid], cases)
+        finish_plans(ws.plans, question_list(self.module))
+        ws.readable_plans()
 
 
-# --- from cell outcomes to verdicts ------------------------------------------------------------------------
 
-def cell_map(nb) -> list[tuple[str | None, str | None]]:
-    """(role, question) of each code cell, indexed like nbval's cell numbers."""
-    return [role(c) for c in nb["cells"] if c["cell_type"] == "code"]
+class Context:
+    """What the gradings of one command share: the sandbox's package copies (one per exercise), the checks of
+    the environment, and the lock that serialises judging in this process."""
 
+    def __init__(self, sandboxed: bool, timeout: float, kernel: str | None, solutions_dir: Path | None):
+        self.sandboxed, self.timeout, self.kernel, self.solutions_dir = sandboxed, timeout, kernel, solutions_dir
+        self.root = Path(tempfile.mkdtemp(prefix="grade-stage-"))
+        self.root.chmod(0o711)
+        self._staged: dict = {}
+        self._setup: dict = {}
+        self.lock = threading.Lock()
+        self.judge_lock = threading.Lock()
+
+    def staged(self, exercise: str, base):
+        from book.grade_stage import stage
+
+        with self.lock:
+            if exercise not in self._staged:
+                folder = self.root / exercise
+                folder.mkdir()
+                self._staged[exercise] = stage(exercise, base, folder)
+            return self._staged[exercise]
+
+    def setup_failure(self, exercise: str, base, threads: int | None, plans: Plans) -> str | None:
+        """Why the pristine notebook's own set-up fails in this environment (a run without any answer), or None.
+        Asked only when a submission's run says its set-up failed: the run's word alone proves nothing."""
+        from book.grade_run import Workspace, run_notebook
+
+        with self.lock:
+            if exercise in self._setup:
+                return self._setup[exercise]
+        nb, cells, _ = graded_copy(base, {})
+        with Workspace() as ws:
+            plans.write(ws)
+            run = run_notebook(nb, ws, timeout=self.timeout, kernel=self.kernel, threads=threads,
+                               staged_package=self.staged(exercise, base).package if self.sandboxed else None)
+        why = None
+        if run.errors:
+            why = "no kernel: nbval could not start the notebook's kernel: " + "; ".join(run.errors)
+        elif not run.readable:
+            why = f"nbval could not run the notebook (pytest exit status {run.exit_status}):\n{run.tail[-3000:]}"
+        else:
+            first_answer = next((i for i, c in enumerate(cells) if c[0] == ANSWER), len(cells))
+            broken = [i for i in range(first_answer) if i in run.outcomes and not run.outcomes[i]["passed"]
+                      and not run.outcomes[i].get("skipped")]
+            if broken:
+                o = run.outcomes[broken[0]]
+                why = (f"the exercise's own set-up failed in code cell {broken[0]} ({o.get('ename')}: "
+                       f"{o.get('evalue') or o.get('message')}); this is not the submission's fault: fix the "
+                       "environment (make venv, make data) and grade again")
+        with self.lock:
+            self._setup[exercise] = why
+        return why
+
+    def close(self) -> None:
+        sandbox.remove_tree(self.root)
+
+    def __enter__(self) -> "Context":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def sandbox_choice(sandboxed: bool | None, kernel: str | None) -> tuple[bool, str | None]:
+    """(use the sandbox, a note for the grade) from the caller's wish: True requires it, None uses it where it
+    works, False runs without."""
+    if sandboxed is False:
+        return False, "not sandboxed (--no-sandbox): the notebook ran with the grader's rights"
+    if kernel:
+        if sandboxed:
+            raise GradingError("--kernel cannot be used in the sandbox (it runs this environment's Python); "
+                               "leave out --kernel, or add --no-sandbox for notebooks you trust")
+        return False, f"not sandboxed: --kernel {kernel} runs outside the sandbox"
+    if sandbox.mechanism():
+        return True, None
+    if sandboxed:
+        raise GradingError(f"class grading needs a sandbox and none works here: {sandbox.unavailable_reason()}")
+    return False, f"not sandboxed ({sandbox.unavailable_reason()}); fine for your own notebook"
+
+
+# --- from a run to verdicts -------------------------------------------------------------------------------
 
 def first_lost_kernel(outcomes: dict) -> int | None:
-    """The first cell in which nbval had to stop the kernel (it could not interrupt it), if any."""
+    """The first cell in which nbval had to stop the kernel (it could not interrupt it, or it died), if any."""
     lost = [i for i, o in sorted(outcomes.items()) if o.get("kernel_lost")]
     return lost[0] if lost else None
 
 
-def question_verdict(q: str, answer_cells: list[int], check_cell: int, outcomes: dict, exercise: str,
-                     timeout: float, missing: bool) -> tuple[str, str]:
-    """(status, message) of one question from its cells' nbval outcomes and the verdicts they reported."""
+def _error(o: dict) -> str:
+    return f"{o.get('ename') or 'an error'}: {o.get('evalue') or o.get('message')}"
+
+
+def too_long(timeout: float) -> str:
+    return (f"it ran longer than the {timeout:g} s limit per cell and was stopped "
+            "(an endless loop, or far too much work?)")
+
+
+def outcome_verdict(q: str, answer_cells: list[int], check_cell: int | None, outcomes: dict,
+                    timeout: float) -> tuple[str, str] | None:
+    """What the cells' outcomes say when they explain a failure (timeouts, errors, cells not run), else None."""
     def timed_out(o):
         return o.get("timed_out") or o.get("kernel_lost")
 
-    too_long = (f"it ran longer than the {timeout:g} s limit per cell and was stopped "
-                "(an endless loop, or far too much work?)")
-    if missing:
-        return NOT_ATTEMPTED, (f"the notebook has no answer cell for {q} (was it deleted, or its cell metadata "
-                               "removed?); write your answer in the answer cell of a fresh copy of the exercise")
     answers = [outcomes.get(i) for i in answer_cells]
-    check = outcomes.get(check_cell)
+    check = outcomes.get(check_cell) if check_cell is not None else None
     if any(o is None for o in answers) or check is None:
         return INCORRECT, "not run: nbval stopped before this question"
     for o in answers:
         if timed_out(o):
-            return INCORRECT, f"the answer cell: {too_long}"
+            return INCORRECT, f"the answer cell: {too_long(timeout)}"
     if timed_out(check):
-        return INCORRECT, f"the check of your answer: {too_long}"
-    verdicts = [v for v in check["verdicts"] if v.get("question") == q and v.get("exercise") == exercise]
-    last = verdicts[-1] if verdicts else None
-    if last and last.get("status") in (INCORRECT, NOT_ATTEMPTED):
-        return last["status"], last.get("message", "")
+        return INCORRECT, f"the check of your answer: {too_long(timeout)}"
     failed = next((o for o in answers if not o["passed"]), None)
-    if failed is not None:
-        error = f"{failed.get('ename') or 'an error'}: {failed.get('evalue') or failed.get('message')}"
-        if check["passed"]:
-            return INCORRECT, (f"the check passed, but the answer cell raised {error}; every cell of a question "
-                               "must run without error")
+    if failed is not None and not check["passed"]:
         if failed.get("ename") == "NotImplementedError":
             return NOT_ATTEMPTED, "the answer cell still raises NotImplementedError"
-        return INCORRECT, f"the answer cell raised {error}"
+        return INCORRECT, f"the answer cell raised {_error(failed)}"
     if not check["passed"]:
-        error = f"{check.get('ename') or 'an error'}: {check.get('evalue') or check.get('message')}"
         if check.get("ename") == "NotImplementedError":
             return NOT_ATTEMPTED, "your answer still raises NotImplementedError"
         if check.get("ename") == "NameError":
-            return INCORRECT, (f"the check raised {error} (define it in the answer cell of {q}, under the name "
-                               "the question asks for)")
-        return INCORRECT, f"the check raised {error}"
+            return INCORRECT, (f"the check raised {_error(check)} (define it in the answer cell of {q}, under the "
+                               "name the question asks for)")
+        return INCORRECT, f"the check raised {_error(check)}"
+    return None
+
+
+def answer_failure(answer_cells: list[int], outcomes: dict) -> str | None:
+    failed = next((outcomes[i] for i in answer_cells if i in outcomes and not outcomes[i]["passed"]
+                   and not outcomes[i].get("skipped")), None)
+    return None if failed is None else _error(failed)
+
+
+def question_verdict(q: str, answer_cells: list[int], check_cell: int, outcomes: dict, exercise: str,
+                     timeout: float, missing: bool) -> tuple[str, str]:
+    """(status, message) of a question judged *inside* the sandbox (checkers not converted to the protocol):
+    from its cells' nbval outcomes and the verdicts its check cell reported."""
+    if missing:
+        return NOT_ATTEMPTED, (f"the notebook has no answer cell for {q} (was it deleted, or its cell metadata "
+                               "removed?); write your answer in the answer cell of a fresh copy of the exercise")
+    check = outcomes.get(check_cell)
+    explained = outcome_verdict(q, answer_cells, check_cell, outcomes, timeout)
+    verdicts = [v for v in (check or {}).get("verdicts", []) if v.get("question") == q
+                and v.get("exercise") == exercise]
+    last = verdicts[-1] if verdicts else None
+    if last and last.get("status") in (INCORRECT, NOT_ATTEMPTED) and not (explained and "ran longer" in
+                                                                         explained[1]):
+        return last["status"], last.get("message") or ""
+    if explained:
+        return explained
+    failure = answer_failure(answer_cells, outcomes)
+    if failure:
+        return INCORRECT, (f"the check passed, but the answer cell raised {failure}; every cell of a question "
+                           "must run without error")
     if last and last.get("status") == CORRECT:
-        return CORRECT, last.get("message", "")
+        return CORRECT, last.get("message") or ""
     return INCORRECT, (f"the check cell ran but reported no verdict (was {q}, or the checking code, changed by an "
                        "answer cell?)")
 
 
+def judged_verdict(question, cases, record_dir: Path, answer_cells: list[int], check_cell: int, outcomes: dict,
+                   timeout: float, missing: bool, lock) -> tuple[str, str, list[Flag]]:
+    """(status, message, flags) of a question judged by the grader on what its check cell recorded."""
+    from book.plain_data import NoRecord, PayloadError
+    from book.protocol import ProtocolError
+    from book.replay import answers_for_judge, read_record
+
+    q = question.id
+    if missing:
+        return NOT_ATTEMPTED, (f"the notebook has no answer cell for {q} (was it deleted, or its cell metadata "
+                               "removed?); write your answer in the answer cell of a fresh copy of the exercise"), []
+    try:
+        recorded = read_record(record_dir, len(cases))
+    except NoRecord:
+        explained = outcome_verdict(q, answer_cells, check_cell, outcomes, timeout)
+        return (*(explained or (INCORRECT, f"the check cell recorded nothing (was {q}, or the checking code, "
+                                           "changed by an answer cell?)")), [])
+    except (PayloadError, OSError) as exc:
+        return INCORRECT, f"the record of your answer cannot be used ({exc})", [
+            Flag(q, "tampering", f"its check's record was malformed or altered ({exc})")]
+    flags = [Flag(q, "forbidden", f"called `{name}` while checked (the question forbids it)")
+             for call in recorded.calls.values() for name in call.get("forbidden", [])]
+    answers = answers_for_judge(recorded, cases)
+    if answers is None:
+        return NOT_ATTEMPTED, "Replace ____ with your answer.", flags
+    try:
+        with lock:
+            verdict = question.evaluate(*answers, cases=cases)
+    except ProtocolError as exc:
+        raise GradingError(f"the checker of {question.exercise} {q} is broken: {exc}") from None
+    except Exception as exc:  # recorded data the checker could not digest: the answer's doing, never a point
+        return INCORRECT, f"the grader could not use what your code returned ({type(exc).__name__}: {exc})", flags
+    status, message = verdict.status, verdict.message
+    if status == CORRECT:
+        failure = answer_failure(answer_cells, outcomes)
+        if failure:
+            return INCORRECT, (f"the check passed, but the answer cell raised {failure}; every cell of a "
+                               "question must run without error"), flags
+    return status, message, flags
+
+
+# --- grading one notebook ----------------------------------------------------------------------------------
+
 def grade(path, exercise: str | None = None, timeout: float = DEFAULT_TIMEOUT, kernel: str | None = None,
-          pass_mark: float | None = None, solutions_dir: Path | None = None, threads: int | None = None) -> Grade:
+          pass_mark: float | None = None, solutions_dir: Path | None = None, threads: int | None = None,
+          sandboxed: bool | None = None, seed: int | None = None, context: Context | None = None) -> Grade:
     """Grade one notebook (see the module docstring). Raises GradingError when it cannot be graded."""
     start = time.perf_counter()
     path = Path(path)
@@ -327,76 +598,229 @@ def grade(path, exercise: str | None = None, timeout: float = DEFAULT_TIMEOUT, k
     info = catalog()[exercise]
     check_kernel(kernel)
     base = pristine(exercise, solutions_dir)
-    skipped: dict[str, str] = {}
+    use_sandbox, note = sandbox_choice(sandboxed, kernel)
+    own = context is None
+    context = context or Context(use_sandbox, timeout, kernel, solutions_dir)
+    try:
+        g = _grade(path, submission, exercise, info, base, timeout, kernel, threads, use_sandbox, seed, context)
+    finally:
+        if own:
+            context.close()
+    if note:
+        g.notes.insert(0, note)
+    g.pass_mark = info["pass_mark"] if pass_mark is None else pass_mark
+    g.seconds = time.perf_counter() - start
+    return g
+
+
+def _grade(path, submission, exercise, info, base, timeout, kernel, threads, use_sandbox, seed, context) -> Grade:
+    from book.grade_run import Workspace
+
+    staged = context.staged(exercise, base) if use_sandbox else None
+    plans = Plans(exercise, secrets.randbits(62) if seed is None else seed)
+    submitted = answers_by_question(submission)
     notes: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
-        while True:
-            nb, missing = graded_copy(base, submission, skipped)
-            cells = cell_map(nb)
-            data = run_nbval(nb, Path(tmp), timeout, kernel, threads)
-            outcomes = {o["cell"]: o for o in data["cells"]}
-            first_answer = next((i for i, (r, _) in enumerate(cells) if r == ANSWER), len(cells))
-            broken = [i for i in range(first_answer)
-                      if i in outcomes and not outcomes[i]["passed"] and not outcomes[i].get("skipped")]
-            if broken:
-                o = outcomes[broken[0]]
-                raise GradingError(f"the exercise's own set-up failed in code cell {broken[0]} "
-                                   f"({o.get('ename')}: {o.get('evalue') or o.get('message')}); this is not the "
-                                   "submission's fault: fix the environment (make venv, make data) and grade again")
-            lost = first_lost_kernel(outcomes)
-            if lost is None:
-                break
-            lost_role, lost_q = cells[lost]
-            if lost_role not in (ANSWER, CHECK) or lost_q in skipped:
-                notes.append(f"the kernel was lost in code cell {lost}; the cells after it were not run")
-                break
-            skipped[lost_q] = (f"it ran past the {timeout:g} s limit per cell and could not be interrupted, so "
-                               "the kernel was stopped; the notebook was run again without this answer")
-    for i, (r, q) in enumerate(cells):
+    flags: list[Flag] = []
+    with Workspace() as ws:
+        attempt, cells, missing, outcomes = run_until_settled(ws, base, submitted, exercise, timeout, kernel,
+                                                              threads, staged, context, notes, plans)
+        questions, cases = plans.questions, plans.cases
+        results: dict[str, tuple] = {}
+        for spec in info["questions"]:
+            q = spec["id"]
+            answer_cells = [i for i, c in enumerate(cells) if c[0] == ANSWER and c[1] == q]
+            check_cell = next((i for i, c in enumerate(cells) if c[0] == CHECK and c[1] == q), None)
+            question = questions.get(q)
+            outside = question is not None and question.judged_outside
+            if q in attempt.lost:
+                results[q] = (INCORRECT, attempt.lost[q], "outside" if outside else "inside")
+            elif outside:
+                status, message, found = judged_verdict(question, cases[q], ws.work / "records" / q, answer_cells,
+                                                         check_cell, outcomes, timeout, q in missing,
+                                                         context.judge_lock)
+                results[q] = (status, message, "outside")
+                flags += found
+            else:
+                results[q] = (*question_verdict(q, answer_cells, check_cell, outcomes, exercise, timeout,
+                                                q in missing), "inside")
+    if any(judged == "inside" for _, _, judged in results.values()):
+        notes.append("the checks of this exercise are not converted to the grading protocol yet: their verdicts "
+                     "were decided inside the sandbox, where the answers ran")
+    key = staged.key if staged else _answer_key(exercise, base)
+    flags = list(dict.fromkeys(flags + answer_flags(submission, base, questions, key)))
+    for q, flag in withheld(flags, [spec["id"] for spec in info["questions"]]).items():
+        status, message, judged = results[q][:3]
+        if status != NOT_ATTEMPTED or flag.kind == "tampering":
+            why = {"tampering": "the notebook tampers with the checking machinery",
+                   "answer-key": "an answer reaches for the answer key",
+                   "forbidden": "this answer uses a function the question forbids"}[flag.kind]
+            results[q] = (INCORRECT, f"no points: {why} ({flag.text()}); the teacher's report lists it", judged,
+                          status)
+    out = [QuestionResult(spec["id"], spec["title"], spec["points"] if results[spec["id"]][0] == CORRECT else 0,
+                          spec["points"], *results[spec["id"]]) for spec in info["questions"]]
+    return Grade(exercise, info["title"], str(path), out, info["pass_mark"], 0.0, notes, flags,
+                 fingerprints(submitted, base, questions), plans.seed,
+                 sandbox.mechanism() if use_sandbox else "none")
+
+
+def run_until_settled(ws, base, submitted, exercise, timeout, kernel, threads, staged, context, notes, plans):
+    """Run the graded copy (the plans written while the first run starts); after a lost kernel, run it again
+    without what lost it (see :class:`Attempt`). Returns (attempt, cells, missing, outcomes) of the last run."""
+    from book.grade_run import run_notebook
+
+    attempt = Attempt()
+    for n in range(MAX_RUNS):
+        nb, cells, missing = graded_copy(base, submitted, attempt)
+        run = run_notebook(nb, ws, timeout=timeout, kernel=kernel, threads=threads,
+                           staged_package=staged.package if staged else None,
+                           started=(lambda: plans.write(ws)) if n == 0 else None)
+        outcomes = run.outcomes
+        first_answer = next((i for i, c in enumerate(cells) if c[0] == ANSWER), len(cells))
+        if run.errors or not run.readable or any(i in outcomes and not outcomes[i]["passed"]
+                                                 and not outcomes[i].get("skipped") for i in range(first_answer)):
+            why = context.setup_failure(exercise, base, threads, plans)  # the run's own word proves nothing
+            if why:
+                raise GradingError(why)
+            notes.append("the run ended abnormally (its outcomes were lost, altered, or it was stopped"
+                         + (f": {run.errors[-1]}" if run.errors else "") + "): graded on what the check cells "
+                         "recorded")
+            return attempt, cells, missing, {}
+        lost = first_lost_kernel(outcomes)
+        if lost is None:
+            break
+        first = lost
+        asked = [i for i in range(lost) if outcomes.get(i, {}).get("asked_exit")]
+        if asked:  # quit() or exit(): the kernel stops answering a moment after that cell
+            lost = asked[-1]
+        elif outcomes[lost].get("dead_on_start") and lost > 0:  # it ended between the cell before and this one
+            lost -= 1
+        r, q, statement = cells[lost]
+        if outcomes.get(lost, {}).get("asked_exit"):
+            why = "it ended the kernel (quit() or exit() stops a notebook's kernel)"
+        elif outcomes[first].get("died"):
+            why = "it ended the kernel (a crash, os._exit(), or the memory limit)"
+        else:
+            why = f"it ran past the {timeout:g} s limit per cell and could not be interrupted"
+        why += "; it costs this question only: the notebook was run again without the line that did it"
+        if r == ANSWER and q:
+            attempt.lost.setdefault(q, why)
+            if statement is not None:
+                attempt.dropped.setdefault(q, set()).add(statement)
+            elif q not in attempt.split and all(statements(s) is not None for s in submitted.get(q, [])):
+                attempt.split.add(q)
+            else:
+                attempt.stubbed.add(q)
+        elif r == CHECK and q and q not in attempt.skipped_checks:
+            attempt.lost.setdefault(q, "its check: " + why)
+            attempt.skipped_checks.add(q)
+        else:
+            notes.append(f"the kernel was lost in code cell {lost}; the cells after it were not run")
+            break
+    else:
+        notes.append("the kernel was lost again and again; the cells after the last loss were not run")
+    for i, (r, q, _) in enumerate(cells):
         if r is None and i in outcomes and not outcomes[i]["passed"] and not outcomes[i].get("skipped"):
             notes.append(f"context cell {i} failed: {outcomes[i].get('ename')}: {outcomes[i].get('evalue')}")
-    results = []
-    for spec in info["questions"]:
-        q = spec["id"]
-        answer_cells = [i for i, (r, qq) in enumerate(cells) if r == ANSWER and qq == q]
-        check_cell = next(i for i, (r, qq) in enumerate(cells) if r == CHECK and qq == q)
-        if q in skipped:
-            status, message = INCORRECT, skipped[q]
-        else:
-            status, message = question_verdict(q, answer_cells, check_cell, outcomes, exercise, timeout,
-                                               q in missing)
-        results.append(QuestionResult(q, spec["title"], spec["points"] if status == CORRECT else 0, spec["points"],
-                                      status, message))
-    return Grade(exercise, info["title"], str(path), results,
-                 info["pass_mark"] if pass_mark is None else pass_mark, time.perf_counter() - start, notes)
+    return attempt, cells, missing, outcomes
+
+
+def answer_flags(submission, base, questions: dict, key: set[str]) -> list[Flag]:
+    """The flags of the submission's answer cells (:mod:`book.evasions`), leaving out what the stubs themselves
+    hold (their demo lines are the course's code, not the learner's)."""
+    flags = []
+    given = answers_by_question(base, strip=False)
+    for q, sources in answers_by_question(submission, strip=False).items():
+        question = questions.get(q)
+        forbidden = question.forbidden if question else ()
+        known = {(f.kind, f.detail) for source in given.get(q, [])
+                 for f in scan(q, source, forbidden, key, set(questions))}
+        for source in sources:
+            flags += [f for f in scan(q, source, forbidden, key, set(questions)) if (f.kind, f.detail) not in known]
+    return flags
+
+
+def fingerprints(submitted: dict, base, questions: dict) -> dict:
+    """Each answered question's fingerprint (:mod:`book.similarity`); untouched stubs have none."""
+    from book.similarity import fingerprint
+
+    stubs = {q: fingerprint("\n\n".join(sources)) for q, sources in answers_by_question(base).items()}
+    out = {}
+    for q, sources in submitted.items():
+        fp = fingerprint("\n\n".join(sources)) if q in questions else None
+        if fp is not None and not (stubs.get(q) and stubs[q].digest == fp.digest):
+            out[q] = fp
+    return out
+
+
+def _answer_key(exercise: str, base) -> set[str]:
+    """The answer key the sandbox would hide for ``exercise`` (to flag answers that import it unsandboxed)."""
+    from book.grade_stage import answer_key
+
+    return answer_key(exercise, base)
 
 
 # --- many submissions --------------------------------------------------------------------------------------
 
 def find_notebooks(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+    """Every .ipynb under ``folder`` (not following links to folders, skipping unreadable ones and checkpoints)."""
+    found = []
+    for root, dirs, files in os.walk(folder, onerror=lambda exc: None):
+        dirs[:] = sorted(d for d in dirs if d != ".ipynb_checkpoints")
+        found += [Path(root) / f for f in files if f.endswith(".ipynb")]
+    return sorted(found)
 
 
-def grade_folder(folder: Path, jobs: int, **options) -> list[tuple[str, Path, Grade | str]]:
-    """Grade every notebook under ``folder`` in parallel: (learner, path, Grade or error message) per notebook.
+def grade_folder(folder: Path, jobs: int, sandboxed: bool | None = True, **options) -> list[tuple[str, Path,
+                                                                                                Grade | str]]:
+    """Grade every notebook under ``folder`` in parallel: (learner, path, Grade or one line saying why not).
 
-    Each grading runs in its own pytest and kernel processes; threads only wait for them. With several jobs each
-    kernel gets a share of the CPU threads, so that they do not fight over the cores.
+    Each grading runs in its own sandbox; threads only wait for them. With several jobs each kernel gets a share
+    of the CPU threads, so that they do not fight over the cores. Nothing one notebook does can stop the others:
+    every file gets its row.
     """
     paths = find_notebooks(folder)
     if not paths:
         raise GradingError(f"{folder} holds no .ipynb notebooks to grade")
     threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
+    use_sandbox, note = sandbox_choice(sandboxed, options.get("kernel"))
 
-    def one(path):
+    def one(path, context):
         try:
-            return grade(path, threads=threads, **options)
+            g = grade(path, threads=threads, sandboxed=use_sandbox, context=context, **options)
+            if note:
+                g.notes = [n for n in g.notes if n != note] + [note]
+            return g
         except GradingError as exc:
-            return str(exc)
+            return " ".join(str(exc).split())[:2000] or "could not be graded"
+        except Exception as exc:  # a bug of the grader's: one row, never a traceback, never the whole batch
+            return f"internal error of the grader while grading this file ({type(exc).__name__}: {exc})"[:2000]
 
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        graded = list(pool.map(one, paths))
-    return [(str(p.relative_to(folder).with_suffix("")), p, g) for p, g in zip(paths, graded)]
+    rows: list = [None] * len(paths)
+    with Context(use_sandbox, options.get("timeout", DEFAULT_TIMEOUT), options.get("kernel"),
+                 options.get("solutions_dir")) as context, ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(one, p, context) for p in paths]
+        try:
+            for i, future in enumerate(futures):
+                rows[i] = future.result()
+        except KeyboardInterrupt:
+            for future in futures:
+                future.cancel()
+            sandbox.stop_all()
+            rows = [r if r is not None else "not graded: the grading was interrupted" for r in rows]
+            raise Interrupted(_rows(folder, paths, rows)) from None
+    return _rows(folder, paths, rows)
+
+
+class Interrupted(Exception):
+    """Ctrl-C during a folder: the rows graded so far (the CSV is written with them)."""
+
+    def __init__(self, rows):
+        super().__init__("interrupted")
+        self.rows = rows
+
+
+def _rows(folder, paths, rows):
+    return [(str(p.relative_to(folder).with_suffix("")), p, g) for p, g in zip(paths, rows)]
 
 
 def csv_text(rows: list[tuple[str, Path, Grade | str]]) -> str:
@@ -404,7 +828,7 @@ def csv_text(rows: list[tuple[str, Path, Grade | str]]) -> str:
                           key=lambda q: (len(q), q))
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["learner", "file", "exercise", "score", "max_score", "percent", "passed", "error"]
+    writer.writerow(["learner", "file", "exercise", "score", "max_score", "percent", "passed", "error", "flags"]
                     + [c for q in question_ids for c in (q, f"{q}_status")])
     for learner, path, g in rows:
         if isinstance(g, Grade):
@@ -412,10 +836,26 @@ def csv_text(rows: list[tuple[str, Path, Grade | str]]) -> str:
             per_q = [v for q in question_ids
                      for v in ((by_id[q].points, by_id[q].status) if q in by_id else ("", ""))]
             writer.writerow([learner, str(path), g.exercise, g.score, g.max_score, f"{g.percent:.1f}",
-                             "yes" if g.passed else "no", ""] + per_q)
+                             "yes" if g.passed else "no", "", "; ".join(f.text() for f in g.flags)] + per_q)
         else:
-            writer.writerow([learner, str(path), "", 0, "", "", "no", g] + [""] * (2 * len(question_ids)))
+            writer.writerow([learner, str(path), "", 0, "", "", "no", g, ""] + [""] * (2 * len(question_ids)))
     return out.getvalue()
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old file or the whole new one, never a part."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 # --- output ------------------------------------------------------------------------------------------------
@@ -425,21 +865,28 @@ def table(g: Grade) -> str:
     lines = [f"Exercise {g.exercise}: {g.title}", f"  {g.file}", "",
              f"  {'question':<{width + 4}}  {'points':>6}  {'status':<13}  message"]
     for q in g.questions:
-        message = " ".join(q.message.split())
+        message = " ".join(plain(q.message).split())
         lines.append(f"  {q.id:<3} {q.title:<{width}}  {f'{q.points}/{q.max_points}':>6}  {q.status:<13}  {message}")
     lines.append("")
     verdict = "passed" if g.passed else "NOT passed"
     lines.append(f"  total {g.score}/{g.max_score} ({g.percent:.0f}%): {verdict} (pass mark {100 * g.pass_mark:.0f}%)"
                  f"; graded in {g.seconds:.1f} s")
-    if g.score < g.max_score:
-        lines.append("  hints: run q1.hint() (q1.hint(2): a stronger one) in the notebook, q1.solution() for a model "
-                     "answer; same for q2, ...")
+    wrong = [q.id for q in g.questions if q.status != CORRECT]
+    if wrong:
+        first = wrong[0]
+        others = f" (the same for {', '.join(wrong[1:])})" if len(wrong) > 1 else ""
+        lines.append(f"  hints: run {first}.hint() ({first}.hint(2): a stronger one) in the notebook, "
+                     f"{first}.solution() for a model answer{others}")
     lines += [f"  note: {n}" for n in g.notes]
+    lines += [f"  flag: {plain(f.text())}" for f in g.flags]
     return "\n".join(lines)
 
 
 def parse_pass_mark(text: str) -> float:
-    value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        value = -1.0
     if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError(f"the pass mark is a share of the points, 0 to 1 (or 0% to 100%), "
                                          f"got {text!r}")
@@ -452,44 +899,75 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--exercise", help="the exercise the notebook(s) must be, e.g. 02_cross_entropy")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--csv", type=Path, help="(folder) write the CSV here instead of printing it")
+    parser.add_argument("--report", type=Path, help="(folder) write the teacher's report (Markdown) here; default "
+                                                    "beside --csv, with .md")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
                         help=f"seconds each cell may run (default {DEFAULT_TIMEOUT:g})")
     parser.add_argument("--pass-mark", type=parse_pass_mark, help="share of the points needed, e.g. 0.6 or 60%%")
     parser.add_argument("--jobs", type=int, default=min(4, os.cpu_count() or 1),
                         help="(folder) notebooks graded at once")
-    parser.add_argument("--kernel", help="run in this installed Jupyter kernel instead of this Python environment")
+    parser.add_argument("--kernel", help="run in this installed Jupyter kernel (outside the sandbox)")
     parser.add_argument("--solutions", type=Path, help="the folder of solutions notebooks (default: the repository's)")
+    parser.add_argument("--seed", type=int, help="seed of the checks' fresh inputs (default: new for every grading; "
+                                                 "give the seed a grade shows to repeat it)")
+    parser.add_argument("--no-sandbox", action="store_true",
+                        help="run submissions without the sandbox (only for notebooks you trust)")
     args = parser.parse_args(argv)
     if args.timeout <= 0 or args.jobs < 1:
         parser.error("--timeout and --jobs must be positive")
     options = dict(exercise=args.exercise, timeout=args.timeout, kernel=args.kernel, pass_mark=args.pass_mark,
-                   solutions_dir=args.solutions)
+                   solutions_dir=args.solutions, seed=args.seed)
     try:
         if args.path.is_dir():
-            check_kernel(args.kernel)
-            rows = grade_folder(args.path, args.jobs, **options)
-            errors = [(learner, g) for learner, _, g in rows if not isinstance(g, Grade)]
-            if args.json:
-                print(json.dumps([{"learner": learner, **(g.to_dict() if isinstance(g, Grade) else {"error": g})}
-                                  for learner, _, g in rows], indent=2))
-            elif args.csv:
-                args.csv.write_text(csv_text(rows), encoding="utf-8")
-                for learner, _, g in rows:
-                    print(f"{learner}: " + (f"{g.score}/{g.max_score} ({g.percent:.0f}%), "
-                                            f"{'passed' if g.passed else 'NOT passed'}" if isinstance(g, Grade)
-                                            else f"not graded: {g}"))
-                print(f"wrote {args.csv} ({len(rows)} rows)")
-            else:
-                sys.stdout.write(csv_text(rows))
-            for learner, error in errors:
-                print(f"error: {learner}: {error}", file=sys.stderr)
-            return 2 if errors else 0
-        g = grade(args.path, **options)
+            return grade_class(args, options)
+        g = grade(args.path, sandboxed=False if args.no_sandbox else None, **options)
     except GradingError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # never a traceback for a file the grader could not handle
+        print(f"error: internal error of the grader ({type(exc).__name__}: {exc})", file=sys.stderr)
         return 2
     print(json.dumps(g.to_dict(), indent=2) if args.json else table(g))
     return 0 if g.passed else 1
+
+
+def grade_class(args, options) -> int:
+    from book.grade_report import report
+
+    if args.no_sandbox:
+        print("warning: --no-sandbox: the submissions run with the grader's rights and can change files, other "
+              "grades and the repository; use it only for notebooks you trust", file=sys.stderr)
+    check_kernel(args.kernel)
+    interrupted = False
+    try:
+        rows = grade_folder(args.path, args.jobs, sandboxed=False if args.no_sandbox else True, **options)
+    except Interrupted as exc:
+        rows, interrupted = exc.rows, True
+    errors = [(learner, g) for learner, _, g in rows if not isinstance(g, Grade)]
+    report_path = args.report or (args.csv.with_suffix(".md") if args.csv else None)
+    if args.json:
+        print(json.dumps([{"learner": learner, **(g.to_dict() if isinstance(g, Grade) else {"error": g})}
+                          for learner, _, g in rows], indent=2))
+    if args.csv:
+        write_atomically(args.csv, csv_text(rows))
+    if report_path:
+        write_atomically(report_path, report(rows))
+    if not args.json:
+        if args.csv:
+            for learner, _, g in rows:
+                print(f"{learner}: " + (f"{g.score}/{g.max_score} ({g.percent:.0f}%), "
+                                        f"{'passed' if g.passed else 'NOT passed'}"
+                                        + (f", {len(g.flags)} flag(s)" if g.flags else "")
+                                        if isinstance(g, Grade) else f"not graded: {g}"))
+            print(f"wrote {args.csv} ({len(rows)} rows)" + (f" and {report_path}" if report_path else ""))
+        else:
+            sys.stdout.write(csv_text(rows))
+    for learner, error in errors:
+        print(f"error: {learner}: {error}", file=sys.stderr)
+    if interrupted:
+        print("error: interrupted; the rows not graded say so", file=sys.stderr)
+        return 130
+    return 2 if errors else 0
 
 
 if __name__ == "__main__":

@@ -14,15 +14,23 @@ not. The checker never reveals the answer itself.
 that a notebook run by ``pytest --nbval-lax`` fails exactly on the questions that are not right. In Jupyter the
 exception shows as its message only, without a traceback.
 
-When the environment variable ``COURSE_GRADING_RESULTS`` names a file (the grader, :mod:`book.grade`, sets it),
-every verdict is also appended to that file as one JSON line. The grader trusts a line only if it was written
-while the question's own (restored) check cell ran *and* nbval saw that cell pass.
+When a class is graded (:mod:`book.grade`), a question declared with ``cases=`` is judged outside the learner's
+kernel: in the graded notebook ``q1.check(softmax)`` only calls the learner's code on the grader's fresh inputs
+and records what came back, and the grader runs the checker on that record in its own process (see
+:mod:`book.protocol`, which also says how to convert a checker). A question without ``cases=`` is still judged
+in the kernel: its verdict is appended to the file named by ``COURSE_GRADING_RESULTS`` as one JSON line, and the
+grader marks such verdicts as decided inside the sandbox.
+
+In Jupyter, running a check cell before its answer cell says which cell to run first instead of showing a bare
+``NameError`` traceback; verdicts are printed as plain text (the Markdown backticks of the messages removed).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import sys
 from dataclasses import dataclass
 
 CORRECT, INCORRECT, NOT_ATTEMPTED = "correct", "incorrect", "not attempted"
@@ -36,6 +44,18 @@ class Incorrect(Exception):
 
 class NotAttempted(Exception):
     """Raised by a checker: the answer is still the stub of the learner notebook."""
+
+
+def plain(text: str) -> str:
+    """A message without its Markdown code marks (`softmax` -> softmax), for plain-text output."""
+    return re.sub(r"`([^`\n]*)`", r"\1", text)
+
+
+def grading_records() -> str | None:
+    """The folder where check cells record answers when the grader runs the notebook (else None)."""
+    from book.protocol import RECORDS_ENV
+
+    return os.environ.get(RECORDS_ENV) or None
 
 
 class CheckFailed(Exception):
@@ -83,13 +103,14 @@ class Verdict:
     max_points: int
 
     def text(self) -> str:
+        message = plain(self.message)
         if self.status == CORRECT:
             head = f"{self.question}: correct ({self.points} point{'s' if self.points != 1 else ''})"
-            return head + (f". {self.message}" if self.message else ".")
+            return head + (f". {message}" if message else ".")
         if self.status == NOT_ATTEMPTED:
-            return (f"{self.question}: not attempted. {self.message}\n"
+            return (f"{self.question}: not attempted. {message}\n"
                     f"Write your answer in the answer cell above, run it, then run this cell again.")
-        return (f"{self.question}: incorrect - {self.message}\n"
+        return (f"{self.question}: incorrect - {message}\n"
                 f"Stuck? {self.question}.hint() gives a hint, {self.question}.solution() the answer.")
 
 
@@ -99,23 +120,50 @@ class Question:
     ``checker(*answers)`` returns None or a short note (e.g. the accuracy reached) for a right answer and raises
     :class:`Incorrect` (or :class:`NotAttempted`) otherwise. It runs with the random number generators forked,
     so a check is deterministic (checkers seed what they draw) and leaves the learner's RNG state alone.
+
+    With ``cases=`` (a function of a ``torch.Generator`` returning :class:`book.protocol.Case` objects) the
+    checker is ``checker(*answers, cases)`` and only ever calls the learner's code on those cases: then the
+    grader can judge it outside the learner's process (:mod:`book.protocol`). ``forbidden`` names the PyTorch
+    functions the question rules out (the recording side watches for them by any route).
     """
 
-    def __init__(self, exercise: str, qid: str, title: str, points: int, checker, hints: list[str]):
+    def __init__(self, exercise: str, qid: str, title: str, points: int, checker, hints: list[str], cases=None,
+                 forbidden=()):
         if not isinstance(points, int) or points < 1:
             raise ValueError(f"{exercise} {qid}: points must be a positive integer, got {points!r}")
         if not hints:
             raise ValueError(f"{exercise} {qid}: give at least one hint")
+        if cases is not None and not callable(cases):
+            raise ValueError(f"{exercise} {qid}: cases must be a function of a torch.Generator")
         self.exercise, self.id, self.title, self.points = exercise, qid, title, points
         self.checker, self.hints = checker, list(hints)
+        self.cases, self.forbidden = cases, frozenset(forbidden)
+
+    @property
+    def judged_outside(self) -> bool:
+        """True when the grader can judge this question outside the learner's process (it has ``cases``)."""
+        return self.cases is not None
+
+    def planned_cases(self, generator=None) -> list:
+        """The inputs of the check: drawn with ``generator`` (the grader's), or with the fixed self-study seed."""
+        import torch
+
+        from book.protocol import SELF_STUDY_SEED
+
+        return list(self.cases(generator if generator is not None else
+                               torch.Generator().manual_seed(SELF_STUDY_SEED)))
 
     def __repr__(self) -> str:
         return (f"<{self.exercise} {self.id}: {self.title} ({self.points} points); "
                 f"{self.id}.check(...), {self.id}.hint(), {self.id}.solution()>")
 
-    def evaluate(self, *answers) -> Verdict:
-        """The verdict on ``answers``, without printing or raising (``check`` does both)."""
+    def evaluate(self, *answers, cases=None) -> Verdict:
+        """The verdict on ``answers``, without printing or raising (``check`` does both). ``cases``: the planned
+        inputs (the grader's, when it judges a record); by default those of the self-study seed."""
         import torch
+
+        from book.plain_data import NoRecord, PayloadError
+        from book.protocol import ProtocolError
 
         def verdict(status, message=""):
             return Verdict(self.id, status, message, self.points if status == CORRECT else 0, self.points)
@@ -124,7 +172,17 @@ class Question:
             return verdict(NOT_ATTEMPTED, "Replace ____ with your answer.")
         try:
             with torch.random.fork_rng(devices=[]):
-                note = self.checker(*answers)
+                if self.cases is not None:
+                    note = self.checker(*answers, cases if cases is not None else self.planned_cases())
+                else:
+                    note = self.checker(*answers)
+        except ProtocolError:
+            raise  # a bug in the checker, not the learner's doing
+        except NoRecord as exc:
+            return verdict(INCORRECT, f"the check did not record what your code returned ({exc}); did the check "
+                                      "cell run to the end?")
+        except PayloadError as exc:
+            return verdict(INCORRECT, f"what the check recorded cannot be used ({exc})")
         except NotAttempted as exc:
             return verdict(NOT_ATTEMPTED, str(exc))
         except NotImplementedError:  # a stub of the learner notebook, reached outside the checker's guards
@@ -136,7 +194,14 @@ class Question:
         return verdict(CORRECT, note or "")
 
     def check(self, *answers) -> None:
-        """Print the verdict when it is *correct*; otherwise raise CheckFailed with the reason."""
+        """Print the verdict when it is *correct*; otherwise raise CheckFailed with the reason. When the grader
+        runs the notebook, a question with ``cases`` records the answer's outputs instead (the grader judges)."""
+        if grading_records() and self.cases is not None:
+            from book.protocol import record as record_outputs
+
+            record_outputs(self, answers)
+            print(f"{self.id}: your answer's outputs were recorded; the grader checks them")
+            return
         verdict = self.evaluate(*answers)
         record(self.exercise, verdict)
         if verdict.status != CORRECT:
@@ -158,8 +223,11 @@ class Question:
 
     def solution(self) -> None:
         """Print the model answer (the code of the solution notebook's answer cell)."""
-        from book.checks import catalog
-
+        try:
+            from book.checks import catalog
+        except ImportError:  # the grader's sandbox holds no model answers
+            print(f"{self.id}.solution() is not available while the grader runs this notebook.")
+            return
         try:
             code = next(q["solution"] for q in catalog.EXERCISES[self.exercise]["questions"] if q["id"] == self.id)
         except (KeyError, StopIteration):
@@ -177,3 +245,50 @@ def record(exercise: str, verdict: Verdict) -> None:
                        "message": verdict.message, "points": verdict.points})
     with open(path, "a", encoding="utf-8") as f:
         f.write(line + "\n")
+
+
+# --- Jupyter: a check cell run before its answer cell -------------------------------------------------------
+
+CHECK_CELL = re.compile(r"^\s*(q\d+)\.check\(")
+
+
+def _cell_source(tb) -> str:
+    """The source of the cell the innermost frame of ``tb`` belongs to (IPython keeps each cell's code in
+    linecache under the cell's own file name), or ''."""
+    import linecache
+
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return ""
+    filename = tb.tb_frame.f_code.co_filename
+    return "" if filename.endswith(".py") else "".join(linecache.getlines(filename))
+
+
+def _name_error_hint(shell, etype, value, tb, tb_offset=None):
+    """IPython's handler for NameError: in a check cell, say which cell to run first; elsewhere, as usual."""
+    try:
+        source = _cell_source(tb)
+    except Exception:
+        source = ""
+    match = CHECK_CELL.match(source or "")
+    if not match or not isinstance(value, NameError):
+        return shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
+    q, name = match.group(1), getattr(value, "name", None) or "the answer"
+    text = (f"{q}: `{name}` is not defined yet. Run the answer cell above (the one that defines `{name}`) first, "
+            "then this cell again.")
+    hint = type("NameError", (NameError,), {"_render_traceback_": lambda self: ["\x1b[31m" + plain(text) +
+                                                                               "\x1b[0m"]})(plain(text))
+    return shell.showtraceback((type(hint), hint, None))
+
+
+def _install_name_error_hint() -> None:
+    if "IPython" not in sys.modules:  # not in a kernel: nothing to do (and no need to import IPython)
+        return
+    shell = sys.modules["IPython"].get_ipython()
+    if shell is not None and hasattr(shell, "set_custom_exc") and not getattr(shell, "_course_name_hint", False):
+        shell.set_custom_exc((NameError,), _name_error_hint)
+        shell._course_name_hint = True
+
+
+_install_name_error_hint()

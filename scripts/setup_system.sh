@@ -2,17 +2,23 @@
 # Install the system packages the course uses, where this machine allows it (Debian/Ubuntu, as root or
 # with password-less sudo). Idempotent: does nothing when they are already there.
 #   scripts/setup_system.sh data      Debian's dataset-fashion-mnist (Fashion-MNIST, offline)
-#   scripts/setup_system.sh browser   Debian's chromium (the tests render the book headless)
+#   scripts/setup_system.sh browser   what the tests need: Debian's chromium (the book rendered headless) and
+#                                     the grader's sandbox (below)
+#   scripts/setup_system.sh sandbox   Debian's bubblewrap, the sandbox the grader runs each submission in (with
+#                                     setpriv and prlimit from util-linux)
 # Where apt cannot be used it says what to do and exits 0: Fashion-MNIST is then downloaded on first use
-# (needs a network), and the browser tests say what is missing.
+# (needs a network), the browser tests say what is missing, and class grading refuses to run without a sandbox
+# (python -m book.grade says why).
 set -euo pipefail
 
 want=()
 for what in "$@"; do
   case "$what" in
     data)    [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || want+=(dataset-fashion-mnist) ;;
-    browser) command -v chromium >/dev/null 2>&1 || want+=(chromium) ;;
-    *) echo "setup_system: unknown component '$what' (expected: data, browser)" >&2; exit 2 ;;
+    browser) command -v chromium >/dev/null 2>&1 || want+=(chromium) ;&
+    sandbox) command -v bwrap >/dev/null 2>&1 || want+=(bubblewrap)
+             { command -v setpriv && command -v prlimit; } >/dev/null 2>&1 || want+=(util-linux) ;;
+    *) echo "setup_system: unknown component '$what' (expected: data, browser, sandbox)" >&2; exit 2 ;;
   esac
 done
 [ ${#want[@]} -eq 0 ] && exit 0

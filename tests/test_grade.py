@@ -1,7 +1,9 @@
 """The grader, end to end: every "Done when" of the issue, run through `python -m book.grade` as a learner or a
-teacher would, plus fast unit tests of how cell outcomes become verdicts.
+teacher would, plus fast unit tests of its parts: how cell outcomes become verdicts, the graded copy, the
+statements of a lost answer, the sandbox's view of the package, the flags, similarity, and the teacher's report.
 
-Each end-to-end test grades real notebooks (nbval, a kernel, the checks), a few seconds each.
+Each end-to-end test grades real notebooks (nbval, a kernel, the checks), in the sandbox where it works (and the
+hostile suite, tests/test_grade_hostile.py, requires it); a few seconds each.
 """
 
 import csv
@@ -109,22 +111,16 @@ def test_planted_wrong_answers_get_their_specific_messages_and_an_exception_cost
 
 def test_deleted_edited_and_moved_check_cells_are_graded_on_the_restored_checks(tmp_path):
     right = model_answers("02_cross_entropy")
-    forged = ('{"exercise": "02_cross_entropy", "question": "q4", "status": "correct", "message": "", "points": 3}')
     path, nb = submission(tmp_path, "02_cross_entropy", {
         "q1": right["q1"],
         "q2": "def logsumexp(Z):\n    return Z.exp().sum(dim=1).log()",
         "q3": CROSS_ENTROPY_ALONE,
-        # a wrong gradient (N times too large), a forged verdict in the grader's file, and a fake q4
-        "q4": ("import json, os\n"
-               "def cross_entropy_grad(O, y):\n    return torch.softmax(O, 1) - F.one_hot(y, O.shape[1])\n"
-               f"with open(os.environ.get('COURSE_GRADING_RESULTS', os.devnull), 'a') as f:\n"
-               f"    f.write('{forged}' + '\\n')\n"
-               "class Fake:\n    def check(self, *answers):\n        print('q4: correct (3 points).')\n"
-               "q4 = Fake()"),
+        "q4": "def cross_entropy_grad(O, y):\n    return torch.softmax(O, 1) - F.one_hot(y, O.shape[1])",  # N x too big
     })
     cells = nb["cells"]
     checks = {role(c)[1]: c for c in cells if role(c)[0] == CHECK}
     checks["q2"]["source"] = 'print("q2: correct (2 points).")'                 # edited
+    checks["q4"]["source"] = 'print("q4: correct (3 points).")'
     cells.remove(checks["q1"])                                                   # deleted
     cells.remove(checks["q3"])
     cells.insert(0, checks["q3"])                                                # moved to the top
@@ -135,8 +131,22 @@ def test_deleted_edited_and_moved_check_cells_are_graded_on_the_restored_checks(
     code, report, q = graded_json(path)
     assert q["q1"]["status"] == CORRECT and q["q3"]["status"] == CORRECT
     assert q["q2"]["status"] == INCORRECT and "overflows" in q["q2"]["message"]
-    assert q["q4"]["status"] == INCORRECT and "no verdict" in q["q4"]["message"]
-    assert report["score"] == 5 and code == 1
+    assert q["q4"]["status"] == INCORRECT and "4 times too large" in q["q4"]["message"]
+    assert report["score"] == 5 and code == 1 and report["flags"] == []
+
+
+def test_an_answer_that_fakes_its_check_earns_nothing_and_is_flagged(tmp_path):
+    forged = '{"exercise": "02_cross_entropy", "question": "q4", "status": "correct", "message": "", "points": 3}'
+    path, _ = submission(tmp_path, "02_cross_entropy", {
+        "q4": ("import json, os\n"
+               f"with open(os.environ.get('COURSE_GRADING_RESULTS', os.devnull), 'a') as f:\n"
+               f"    f.write('{forged}' + '\\n')\n"
+               "class Fake:\n    def check(self, *answers):\n        print('q4: correct (3 points).')\n"
+               "q4 = Fake()"),
+    })
+    code, report, q = graded_json(path)
+    assert q["q4"]["points"] == 0 and q["q4"]["verdict"] == INCORRECT  # the checks found no record of q4
+    assert {f["kind"] for f in report["flags"]} >= {"tampering"} and report["score"] == 0 and code == 1
 
 
 # --- Done when: an infinite loop is cut by the timeout ------------------------------------------------------
@@ -154,8 +164,8 @@ def softmax_answers(**replace):
 def test_an_endless_loop_is_cut_by_the_timeout_and_costs_only_its_question(tmp_path):
     path, _ = submission(tmp_path, "01_softmax", softmax_answers(
         q2="def softmax_rows(Z):\n    while True:\n        pass"))
-    code, report, q = graded_json(path, "--timeout", 6)
-    assert q["q2"]["status"] == INCORRECT and "longer than the 6 s limit" in q["q2"]["message"]
+    code, report, q = graded_json(path, "--timeout", 15)
+    assert q["q2"]["status"] == INCORRECT and "longer than the 15 s limit" in q["q2"]["message"]
     assert [q[i]["status"] for i in ("q1", "q3", "q4")] == [CORRECT] * 3
     assert report["score"] == 6 and code == 0  # 6 of 8 points passes the 60 % mark
 
@@ -164,8 +174,9 @@ def test_a_loop_that_ignores_the_interrupt_is_cut_too_and_the_rest_is_graded_on_
     stubborn = ("def softmax(z):\n    import time\n    while True:\n        try:\n            time.sleep(0.05)\n"
                 "        except BaseException:  # swallows nbval's KeyboardInterrupt\n            pass")
     path, _ = submission(tmp_path, "01_softmax", softmax_answers(q1=stubborn))
-    code, report, q = graded_json(path, "--timeout", 6)
+    code, report, q = graded_json(path, "--timeout", 15)
     assert q["q1"]["status"] == INCORRECT and "could not be interrupted" in q["q1"]["message"]
+    assert "costs this question only" in q["q1"]["message"]
     assert [q[i]["status"] for i in ("q2", "q3", "q4")] == [CORRECT] * 3
 
 
@@ -261,15 +272,16 @@ def test_the_graded_copy_takes_only_answer_cells_from_the_submission():
     pristine = grader.pristine("01_softmax")
     sub = read_notebook(EXERCISES_DIR / "01_softmax.ipynb")
     answers = [c for c in sub["cells"] if role(c)[0] == ANSWER]
-    answers[0]["source"] = "def softmax(z):\n    # NBVAL_SKIP\n    return z"  # the nbval marker is dropped
+    answers[0]["source"] = "def softmax(z):\n    ##\tNBVAL_SKIP \n    return z"  # nbval reads it: it is dropped
     sub["cells"].insert(sub["cells"].index(answers[0]) + 1,
                         {**answers[0], "source": "softmax = None  # a copy of the answer cell"})
     sub["cells"].remove(answers[3])  # q4's answer cell deleted
     for cell in sub["cells"]:
         if role(cell)[0] != ANSWER:
             cell["source"] = "tampered"
-    graded, missing = grader.graded_copy(pristine, sub)
+    graded, cells, missing = grader.graded_copy(pristine, grader.answers_by_question(sub))
     assert missing == {"q4"}
+    assert [c[:2] for c in cells] == [role(c) for c in graded["cells"] if c["cell_type"] == "code"]
     for got, want in zip(graded["cells"], pristine["cells"]):
         r, q = role(want)
         if r == ANSWER and q == "q1":
@@ -278,6 +290,23 @@ def test_the_graded_copy_takes_only_answer_cells_from_the_submission():
             assert "NotImplementedError" in got["source"]
         elif r != ANSWER:
             assert got["source"] == want["source"]
+
+
+def test_after_a_lost_kernel_an_answer_runs_one_statement_per_cell_without_the_one_that_lost_it():
+    pristine = grader.pristine("01_softmax")
+    source = "import math\n\n@staticmethod\ndef helper(x):\n    return x\n%time y = 1\nwhile True:\n    pass"
+    assert grader.statements(source)[1].startswith("@staticmethod\ndef helper")
+    assert len(grader.statements(source)) == 4 and "run_line_magic" in grader.statements(source)[2]
+    assert grader.statements("def broken(:\n") is None
+    attempt = grader.Attempt(split={"q2"}, dropped={"q2": {3}})
+    graded, cells, _ = grader.graded_copy(pristine, {"q2": [source]}, attempt)
+    q2 = [c["source"] for c in graded["cells"] if role(c) == (ANSWER, "q2")]
+    assert q2[:3] == grader.statements(source)[:3] and q2[3].startswith("pass  # left out")
+    assert [c[2] for c in cells if c[:2] == (ANSWER, "q2")] == [0, 1, 2, 3]
+    attempt = grader.Attempt(stubbed={"q1"}, skipped_checks={"q3"})
+    graded, _, _ = grader.graded_copy(pristine, {"q1": ["def softmax(z):\n    return z"]}, attempt)
+    assert "NotImplementedError" in next(c["source"] for c in graded["cells"] if role(c) == (ANSWER, "q1"))
+    assert next(c["source"] for c in graded["cells"] if role(c) == (CHECK, "q3")).startswith("pass")
 
 
 def outcome(cell, passed=True, verdicts=(), **error):
@@ -328,8 +357,16 @@ def test_a_kernel_that_cannot_start_is_reported_as_such(tmp_path, monkeypatch, c
     assert "no kernel" in err and "could not start" in err
 
 
-# --- exercise 06 (the Otto-style challenge): planted wrong answers, graded; its checkers, in process ---------
-# (test_every_solution_notebook_grades_full_marks and ..._learner_notebook_grades_zero... above cover 06 too.)
+# --- the Otto-style challenge: planted wrong answers, graded; its checkers, in process -------------------------
+# (test_every_solution_notebook_grades_full_marks and ..._learner_notebook_grades_zero... above cover it too.)
+# Its exercise id is looked up in the catalog: exercises are renumbered as the course grows.
+OTTO = next(e for e in IDS if e.endswith("_otto"))
+
+
+def otto_checks():
+    from book import checks
+
+    return checks.load(OTTO)
 
 OTTO_NO_CLIP = ("def kaggle_log_loss(probabilities, labels):\n"
                 "    if probabilities.dim() != 2 or labels.shape != (len(probabilities),):\n"
@@ -355,8 +392,8 @@ OTTO_FOUR_DIGITS = ("def write_kaggle_submission(path, ids, probabilities):\n"
                     "write_kaggle_submission(submission_path, otto.test_ids, torch.full((20_000, 9), 1 / 9))")
 
 
-def test_exercise_06_planted_wrong_answers_get_their_specific_messages(tmp_path):
-    path, _ = submission(tmp_path, "06_otto", {"q1": OTTO_NO_CLIP, "q2": OTTO_TEST_STATISTICS, "q3": OTTO_RAW_COUNTS,
+def test_otto_challenge_planted_wrong_answers_get_their_specific_messages(tmp_path):
+    path, _ = submission(tmp_path, OTTO, {"q1": OTTO_NO_CLIP, "q2": OTTO_TEST_STATISTICS, "q3": OTTO_RAW_COUNTS,
                                                "q5": OTTO_FOUR_DIGITS})
     code, report, q = graded_json(path)
     assert code == 1 and report["score"] == 0 and report["max_score"] == 12
@@ -382,12 +419,12 @@ def otto_log_loss(clip=(1e-15, 1 - 1e-15), renormalise=True, reduce="mean", chec
     return kaggle_log_loss
 
 
-def test_exercise_06_q1_accepts_kaggles_log_loss_and_explains_the_slips():
-    from book.checks import ex06_otto
+def test_otto_challenge_q1_accepts_kaggles_log_loss_and_explains_the_slips():
+    otto = otto_checks()
     from book.kaggle import log_loss
     from test_questions import assert_correct, assert_incorrect
 
-    q1 = ex06_otto.q1
+    q1 = otto.q1
     assert_correct(q1, otto_log_loss())
     assert_incorrect(q1, otto_log_loss(clip=(0, 1)), says="clip every entry")
     assert_incorrect(q1, otto_log_loss(clip=(1e-15, None)), says="clip both ends")
@@ -413,13 +450,13 @@ def otto_prepare(kind="log1p", fit_on="train", zero_std=1.0):
     return prepare
 
 
-def test_exercise_06_q2_wants_log1p_and_the_training_statistics_only():
+def test_otto_challenge_q2_wants_log1p_and_the_training_statistics_only():
     import torch
 
-    from book.checks import ex06_otto
+    otto = otto_checks()
     from test_questions import assert_correct, assert_incorrect
 
-    q2 = ex06_otto.q2
+    q2 = otto.q2
     assert_correct(q2, otto_prepare())
     assert_incorrect(q2, otto_prepare(kind="raw"), says="take log1p of the counts first")
     assert_incorrect(q2, otto_prepare(fit_on="both"), says="the test rows leak into them")
@@ -428,17 +465,17 @@ def test_exercise_06_q2_wants_log1p_and_the_training_statistics_only():
     assert_incorrect(q2, lambda tr, te: otto_prepare()(tr, te)[0], says="expected two tensors")
 
 
-def test_exercise_06_q3_and_q4_score_models_on_fresh_rows_and_say_what_is_wrong():
+def test_otto_challenge_q3_and_q4_score_models_on_fresh_rows_and_say_what_is_wrong():
     import torch
     from torch import nn
 
-    from book.checks import ex06_otto
+    otto = otto_checks()
     from book.data import FastLoader
     from book.mlp import MLP
     from test_questions import assert_correct, assert_incorrect
 
-    q3, q4, prepare = ex06_otto.q3, ex06_otto.q4, otto_prepare()
-    data = ex06_otto.otto_data()
+    q3, q4, prepare = otto.q3, otto.q4, otto_prepare()
+    data = otto.otto_data()
     X_train, _ = prepare(data.train_features, data.test_features[:1])
     torch.manual_seed(0)
     net = nn.Linear(93, 9)
@@ -469,15 +506,15 @@ def otto_writer(digits=9, header=True, index=False):
     return write_kaggle_submission
 
 
-def test_exercise_06_q5_wants_a_file_kaggle_accepts(tmp_path):
+def test_otto_challenge_q5_wants_a_file_kaggle_accepts(tmp_path):
     import torch
 
-    from book.checks import ex06_otto
+    otto = otto_checks()
     from book.kaggle import write_submission
     from test_questions import assert_correct, assert_incorrect
 
-    q5 = ex06_otto.q5
-    data = ex06_otto.otto_data()
+    q5 = otto.q5
+    data = otto.otto_data()
     mine = tmp_path / "submission.csv"
     otto_writer()(mine, data.test_ids, torch.full((len(data.test_ids), 9), 1 / 9))
     assert_correct(q5, otto_writer(), mine)
@@ -490,3 +527,117 @@ def test_exercise_06_q5_wants_a_file_kaggle_accepts(tmp_path):
     few = tmp_path / "few.csv"
     otto_writer()(few, data.test_ids[:100], torch.full((100, 9), 1 / 9))
     assert_incorrect(q5, otto_writer(), few, says="19900 ids missing")
+
+
+# --- the sandbox's view of the package, the flags, similarity, the report ---------------------------------
+
+def test_the_sandbox_gets_the_exercise_context_and_a_recording_stand_in_never_the_answer_key(tmp_path):
+    from book.grade_stage import stage
+
+    staged = stage("01_softmax", grader.pristine("01_softmax"), tmp_path)
+    shipped = {str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.py")}
+    assert "book/checks/ex01_softmax.py" in shipped and "book/protocol.py" in shipped
+    for key in ("book/softmax.py", "book/checks/catalog.py", "book/checks/common.py", "book/grade.py",
+                "book/checks/ex02_cross_entropy.py"):
+        assert key not in shipped, key
+    stand_in = (tmp_path / "book/checks/ex01_softmax.py").read_text()
+    assert "stand_ins" in stand_in and "def " not in stand_in and "import torch" not in stand_in
+    assert staged.judged_outside and {"book.softmax", "book.checks.catalog"} <= staged.hidden
+    assert staged.key == {m for m in staged.hidden if m.startswith(("book.checks.", "book.softmax"))}
+    from book import checks
+    from book.grade_stage import checks_module_name, judged_outside, module_file
+
+    for exercise in IDS:  # read from the source, as staging does, it says what importing the module says
+        module = checks.load(exercise)
+        assert judged_outside(module_file(checks_module_name(exercise))) == all(
+            q.judged_outside for q in module.QUESTIONS)
+
+
+def test_flags_name_what_an_answer_reaches_for_and_which_points_they_withhold():
+    from book.evasions import scan, withheld
+
+    forbidden, hidden, questions = {"softmax", "_softmax"}, {"book.softmax", "book.checks.catalog"}, {"q1", "q2"}
+
+    def kinds(source, q="q1"):
+        return {(f.kind, f.detail) for f in scan(q, source, forbidden, hidden, questions)}
+
+    assert kinds("def softmax(z):\n    e = (z - z.max()).exp()\n    return e / e.sum()\nprint(q1)\nq1.hint()") == set()
+    assert ("forbidden", "uses torch.softmax") in kinds("f = lambda z: torch.softmax(z, 0)")
+    assert ("forbidden", "uses torch.ops.aten._softmax") in kinds("torch.ops.aten._softmax.default(z, 0, 0)")
+    assert ("forbidden", "uses softmax through getattr") in kinds("getattr(torch, 'softmax')")
+    assert any(k == "unusual" for k, _ in kinds("getattr(torch, 'soft' + 'max')"))
+    assert any(k == "answer-key" for k, _ in kinds("from book.softmax import softmax"))
+    assert any(k == "answer-key" for k, _ in kinds("open('exercises/solutions/01_softmax.ipynb')"))
+    for tampering in ("q1 = None", "q2.points = 9", "type(q1).check = print", "torch.allclose = print",
+                      "get_ipython().set_custom_exc((Exception,), print)", "import sys\nsys.modules['x'] = 1",
+                      "class T(torch.Tensor):\n    pass", "import book.protocol", "os.kill(1, 9)",
+                      "open(os.environ['COURSE_GRADING_RECORDS'])", "##NBVAL_SKIP\nx = 1", "q1.check(print)"):
+        assert any(k == "tampering" for k, _ in kinds(tampering)), tampering
+    assert kinds("%time x = 1\nfrom IPython.display import display\nimport gc\ngc.collect()") <= {
+        ("unusual", "imports gc")}
+    flags = scan("q1", "torch.softmax(z, 0)", forbidden, hidden, questions) + \
+        scan("q2", "from book.softmax import entropy", forbidden, hidden, questions)
+    assert set(withheld(flags, ["q1", "q2", "q3"])) == {"q1", "q2", "q3"}  # forbidden: q1; answer key: q2 onwards
+    assert set(withheld(scan("q3", "q1.points = 9", (), (), questions), ["q1", "q2", "q3"])) == {"q1", "q2", "q3"}
+    assert withheld(scan("q1", "getattr(torch, name)", (), (), questions), ["q1"]) == {}
+
+
+def test_identical_answers_up_to_formatting_and_names():
+    from book.similarity import canonical, fingerprint
+
+    one = "def softmax(z):\n    e = torch.exp(z - z.max())\n    return e / e.sum()"
+    two = 'def softmax(logits):\n    """Doc."""\n    # stable\n    exps = torch.exp(logits - logits.max())  # shift\n' \
+          "\n    return exps / exps.sum()"
+    other = "def softmax(z):\n    e = torch.exp(z - z.max())\n    return e / torch.sum(e)"
+    assert fingerprint(one).digest == fingerprint(two).digest != fingerprint(other).digest
+    assert canonical("x = torch.ones(3)") != canonical("x = torch.zeros(3)")  # the API called keeps its name
+    assert canonical("def f(:") is None and fingerprint("%time y = 1") is not None
+
+
+def test_the_teachers_report_counts_questions_learners_flags_and_identical_answers():
+    from book.evasions import Flag
+    from book.grade_report import report
+    from book.similarity import fingerprint
+
+    model = model_answers("01_softmax")
+
+    def a_grade(points, sources, flags=()):
+        qs = [grader.QuestionResult(f"q{i}", f"t{i}", p, 2, CORRECT if p else INCORRECT,
+                                    "" if p else f"on {i} random logits, off by 0.0{i}") for i, p in
+              enumerate(points, 1)]
+        return grader.Grade("01_softmax", "Softmax", "f", qs, 0.6, flags=list(flags), sandbox="bubblewrap",
+                            fingerprints={q: fingerprint(s) for q, s in sources.items()})
+
+    copied = {"q1": model["q1"].replace("e =", "exps =").replace("e /", "exps /").replace("e.sum", "exps.sum")}
+    rows = [("alice", Path("a"), a_grade([2, 2, 2, 2], model)),
+            ("bob", Path("b"), a_grade([2, 0, 0, 0], copied, [Flag("q2", "tampering", "rebinds q2")])),
+            ("carol", Path("c"), a_grade([0, 0, 0, 0], {"q1": "def softmax(z):\n    return z.exp() / z.exp().sum()"})),
+            ("dave", Path("d"), "not a notebook: it is not valid JSON")]
+    text = report(rows)
+    assert "4 files: 3 graded, 1 could not be graded" in text
+    assert "| q1 t1 | 2 | 2 | 1 | 0 | outside |" in text
+    assert "q2 (2×)" in text  # the same failure on different random numbers is one message
+    assert "| bob | 2/8 | 25 | no | 1 |" in text and "| bob | q2 | tampering | rebinds q2 |" in text
+    assert "q1: identical to the model solution: alice, bob" in text
+    assert "| dave | not a notebook: it is not valid JSON |" in text
+
+
+def test_the_sandbox_command_shows_only_the_allow_list_and_drops_every_privilege(tmp_path):
+    from book import sandbox
+
+    box = sandbox.Sandbox(readonly=[tmp_path / "in"], writable=[tmp_path / "work"],
+                          overlays={Path("/x/book"): tmp_path / "stage"})
+    (tmp_path / "in").mkdir()
+    command = box.command(["python"])
+    text = " ".join(command)
+    for flag in ("--unshare-pid", "--unshare-net", "--die-with-parent", "--new-session", "--remount-ro /",
+                 f"--ro-bind {tmp_path / 'in'} {tmp_path / 'in'}", f"--bind {tmp_path / 'work'} {tmp_path / 'work'}",
+                 f"--ro-bind {tmp_path / 'stage'} /x/book", "--nproc=", "--as=", "--fsize="):
+        assert flag in text, flag
+    assert "--ro-bind / /" not in text and f"bind {ROOT} " not in text  # no view of the whole machine or repo
+    if box.privileged:
+        assert f"--reuid={box.uid}" in text and "--no-new-privs" in text and "--clear-groups" in text
+        assert sandbox.UID_RANGE[0] <= box.uid < sandbox.UID_RANGE[1]
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "f").write_bytes(b"x" * 5000)
+    assert 5000 <= sandbox.disk_usage([tmp_path / "work"], 10 ** 6) < 20000

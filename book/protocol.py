@@ -1,0 +1,347 @@
+"""Checks whose verdict is decided outside the learner's process: cases, records and replay.
+
+A learner's notebook is arbitrary Python. Whatever runs in its kernel -- the check included -- can be changed by
+the code before it, so a verdict computed there is only as honest as the learner. When a class is graded
+(:mod:`book.grade`) a question is therefore checked in three steps:
+
+1. **Plan** (the grader, trusted). The question's ``cases(rng)`` draws the inputs its checker calls the
+   learner's code on, with a generator seeded afresh for every grading; they are written into the sandbox as
+   plain data (JSON and ``.npy`` arrays, never pickle).
+2. **Record** (the sandbox, untrusted). In the graded notebook, the check cell ``q1.check(softmax)`` does not
+   judge anything: it calls the learner's function on each planned input and writes down what came back -- the
+   result or the exception, every input tensor's state afterwards (in-place changes), gradients where a case
+   asks for ``backward``, and any call of a function the question forbids -- again as plain data. No reference
+   is in the sandbox: the grader shows the kernel a copy of the package without the checkers, the reference
+   implementations and the model solutions (see :mod:`book.grade_stage`).
+3. **Judge** (the grader, trusted). The question's own checker runs in the grader's process, unchanged, on the
+   same inputs; the learner's functions are replaced by :class:`book.replay.Replay` stand-ins that serve the recorded
+   results (and re-apply the recorded side effects to the checker's own tensors). Every comparison and every
+   reference value is computed there. Recorded data is validated (types, sizes, shapes) before use: a forged or
+   damaged record can only make the answer wrong, never right, because it would have to hold the right outputs
+   for inputs nobody knew before the run.
+
+In a learner's own notebook (self-study) nothing of this shows: ``q1.check(softmax)`` calls the checker directly
+on cases drawn with a fixed seed, as before.
+
+This module holds the cases, the plan and the recording (what runs in the learner's kernel);
+:mod:`book.plain_data` the data format both sides use; :mod:`book.replay` the judging (the grader's side).
+
+How to convert a checker (the conversion guide)
+------------------------------------------------
+A checker written as "call the learner's code, compare with a reference" converts mechanically. Exercises 01
+and 02 (``book/checks/ex01_softmax.py``, ``ex02_cross_entropy.py``) are converted: use them as the model.
+
+1. **Cases.** Move every input the checker builds for the learner's code into a function ``cases(rng)`` that
+   returns a list of :class:`Case`, one per call, in the order the checker makes them: ``Case(z)``,
+   ``Case(Z, T)``, ``Case(logits, y, backward=True)`` (the recording calls ``.backward()`` on the scalar result
+   and records each input's ``.grad``; the checker's own ``out.backward()`` then fills its tensors' ``.grad``
+   with them), ``Case(X, no_grad=True)`` (the call runs under ``torch.no_grad()``, as the checker would wrap
+   it), ``Case(X, answer=1)`` (a question with several callable answers: which one). Fixed inputs stay fixed
+   (they carry the specific messages: overflow at 1000, underflow at -1000); random ones are drawn from
+   ``rng`` (``torch.randn(5, 7, generator=rng)``), never from a fixed ``manual_seed``: in a class grading
+   ``rng`` is seeded afresh for every grading, so outputs cannot be prepared in advance. Inputs are tensors,
+   numbers, strings, None, and lists/tuples/dicts of them. A tensor that several cases share is given to
+   those calls as one object, so state carries from call to call as in self-study (the parameters ``W, b``
+   that two calls of ``train_epoch`` update in turn).
+2. **Checker.** Change its signature to ``check_x(answer, ..., cases)`` and make it call the learner's code on
+   those objects (``z = cases[0].args[0]``, or unpack them). It may copy an input first (``Z.clone()``: inputs
+   are matched by identity, then by value) and may stop early (an ``Incorrect``). It must not call the
+   learner's code on anything that is not a case: the grader stops with a ``ProtocolError`` naming the call
+   (a checker bug, caught by the tests that judge records, ``graded()`` in ``tests/test_questions.py``).
+3. **Question.** Declare it with ``cases=`` and, if it forbids functions, ``forbidden=`` (the names the checker
+   gives ``forbid(...)``; add the ATen names a route may reach, e.g. ``nll_loss_forward``):
+   ``Question(EXERCISE, "q1", title, 2, check_x, hints=[...], cases=x_cases, forbidden=SOFTMAX_FUNCTIONS)``.
+   The checker keeps its ``with forbid(...)`` for the message; the recording side watches the same names at
+   both PyTorch levels (``torch.softmax``, ``Tensor.softmax``, ``torch.ops.aten._softmax``). Checks that the
+   learner does not call a *course* function (``forbidden_calls(book.kaggle.log_loss)``) need nothing more:
+   in the sandbox those modules do not exist, and :mod:`book.evasions` flags answers that import them.
+4. **State the checker reads.** What the record carries: each call's result (any value: tensors as fresh CPU
+   tensors of the same dtype and shape, plain values, other objects as an :class:`book.plain_data.Opaque` stand-in that keeps
+   the type's name and ``repr``, so "returned list" reads as in self-study), the exception it raised (type name,
+   message, the built-in class it derives from: ``except ValueError`` in the checker still works), every input
+   tensor's state afterwards (in-place updates, ``requires_grad``, ``.grad``), and, for an answer that is an
+   ``nn.Module``, its class name, ``training`` flag, parameters, buffers and submodules (:class:`book.replay.ReplayModule`:
+   ``net(X)`` is served from the record like any call; ``type(net).__name__``, ``net.training``,
+   ``net.parameters()``, ``net.named_modules()`` read the recorded ones). Read module structure *by name*
+   (``type(m).__name__ == "Softmax"``), not with ``isinstance`` (the stand-ins are not torch modules). Anything
+   else a checker reads from the learner's objects -- a file the code wrote, an object passed in and changed,
+   a custom class -- needs a probe added here first (a value recorded after each call), not a read in the
+   checker. A trained model is scored by calling it on inputs of the cases (held-out rows, chosen by the
+   checker) and comparing with labels the checker keeps: the sandbox never sees them.
+5. **Tests.** ``tests/test_questions.py``: ``assert_correct`` / ``assert_incorrect`` run every right and wrong
+   answer both ways -- directly (self-study) and recorded then judged (``graded()``) -- and require the same
+   verdict and message; ``tests/test_grade.py`` grades the model solution in the sandbox (full marks) and the
+   planted mistakes (their messages).
+
+Values returned by the learner's code are decoded in the judge as fresh CPU tensors (same dtype and shape),
+plain Python values, or a :class:`book.plain_data.Opaque` stand-in that keeps the type's name and a ``repr`` (so a message
+"returned list" or "returned NoneType" reads the same as in self-study).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from book.plain_data import MAX_TEXT, Decoder, Encoded, Encoder, write_payload
+
+PLANS_ENV = "COURSE_GRADING_PLANS"     # folder of the planned cases (read-only in the sandbox)
+RECORDS_ENV = "COURSE_GRADING_RECORDS"  # folder where the check cells write what the learner's code returned
+SELF_STUDY_SEED = 20251130              # the cases of a learner's own check (their notebook, no grader)
+class ProtocolError(RuntimeError):
+    """The checker called the learner's code on an input its ``cases`` did not plan: a bug in the checker."""
+
+
+class Case:
+    """One call of the learner's code that a checker makes: positional and keyword arguments, which answer
+    (when a question has several callable answers), whether to record gradients of the inputs (``backward``),
+    and whether the call runs under ``torch.no_grad()`` (``no_grad``: as the checker wraps it)."""
+
+    __slots__ = ("args", "kwargs", "answer", "backward", "no_grad")
+
+    def __init__(self, *args, answer: int = 0, backward: bool = False, no_grad: bool = False, **kwargs):
+        self.args, self.kwargs, self.answer, self.backward, self.no_grad = args, kwargs, answer, backward, no_grad
+
+    def __repr__(self) -> str:
+        return f"Case({len(self.args)} args, answer={self.answer}, backward={self.backward})"
+
+
+def rng_for(seed: int, exercise: str, question: str):
+    """The generator a question's cases are drawn with: the grading's seed, split per question."""
+    import hashlib
+
+    import torch
+
+    digest = hashlib.sha256(f"{seed}:{exercise}:{question}".encode()).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") & ((1 << 63) - 1))
+
+
+# --- the plan: cases as data ----------------------------------------------------------------------------------
+
+def _tensors_in(value, found: list) -> None:
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        found.append(value)
+    elif type(value) in (list, tuple):
+        for v in value:
+            _tensors_in(v, found)
+    elif type(value) is dict:
+        for v in value.values():
+            _tensors_in(v, found)
+
+
+def write_plan(folder: Path, question, cases: list[Case]) -> None:
+    """The planned calls of ``question`` into ``folder`` (the grader, before the run). A tensor that several
+    cases share (the checker calls the learner's code twice on the same object) is stored once and given to
+    those calls as one object, so that state carries from call to call as it does in self-study."""
+    found: list = []
+    for c in cases:
+        _tensors_in((c.args, c.kwargs), found)
+    counts: dict[int, int] = {}
+    for t in found:
+        counts[id(t)] = counts.get(id(t), 0) + 1
+    encoder = Encoder()
+    shared_ids = [i for i, n in counts.items() if n > 1]
+    by_id = {id(t): t for t in found}
+    encoder.shared = {i: k for k, i in enumerate(shared_ids)}
+    shared = [encoder.tensor(by_id[i]) for i in shared_ids]
+    document = {"question": question.id, "forbidden": sorted(question.forbidden), "shared": shared,
+                "cases": [{"answer": c.answer, "backward": c.backward, "no_grad": c.no_grad,
+                           "args": encoder.encode(list(c.args)), "kwargs": encoder.encode(dict(c.kwargs))}
+                          for c in cases]}
+    write_payload(folder, Encoded(document), encoder)
+
+
+READY = "READY"          # written last into the plans folder: everything in it is complete
+QUESTIONS = "questions.json"  # the question list the sandbox's stand-in checks module defines
+PLAN_WAIT_S = 300.0
+
+
+def wait_for_plans(plans: Path) -> None:
+    """Wait until the grader has written the plans (it writes them while the sandbox starts, not before)."""
+    import time
+
+    deadline = time.monotonic() + PLAN_WAIT_S
+    while not (plans / READY).exists():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the grader wrote no plans into {plans} within {PLAN_WAIT_S:g} s")
+        time.sleep(0.02)
+
+
+def finish_plans(plans: Path, listing: dict | None = None) -> None:
+    """Mark the plans folder complete, with the question list for the sandbox's stand-in (if any)."""
+    import json
+
+    if listing is not None:
+        (plans / QUESTIONS).write_text(json.dumps(listing), encoding="utf-8")
+    (plans / READY).write_text("", encoding="utf-8")
+
+
+def read_plan(folder: Path) -> tuple[list[str], list[Case]]:
+    """(forbidden names, cases) of a plan; in the sandbox, each read gives fresh input tensors (shared ones once)."""
+    wait_for_plans(Path(folder).parent)
+    document = Decoder(folder)
+    value = document.document()
+    forbidden = [str(n) for n in value.get("forbidden", [])]
+    document.shared = [document.decode(t) for t in value.get("shared", [])]
+    cases = []
+    for spec in value["cases"]:
+        args = document.decode(spec["args"])
+        kwargs = document.decode(spec["kwargs"])
+        cases.append(Case(*args, answer=int(spec["answer"]), backward=bool(spec["backward"]),
+                          no_grad=bool(spec.get("no_grad")), **kwargs))
+    return forbidden, cases
+
+
+# --- recording, in the learner's kernel -------------------------------------------------------------------
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+class ForbiddenCall(Exception):
+    """Raised inside the learner's code when it calls a function the question forbids (recorded as such)."""
+
+
+def _watch(names: set[str], called: list[str]):
+    """A context manager that catches forbidden calls of torch functions by any of their Python routes:
+    ``torch.softmax``, ``F.softmax``, ``Tensor.softmax``, ``torch._C._VariableFunctions.softmax``,
+    ``torch.ops.aten._softmax`` and its overloads (``.default``). (A dispatch-level mode would also see an
+    operator that torch's own C++ code calls inside an allowed function, but entering one imports sympy and
+    half of torch -- seconds per grading; such routes are obscure, and :mod:`book.evasions` flags the code that
+    turns the watch off.)"""
+    from torch.overrides import TorchFunctionMode
+
+    class Functions(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            base = str(getattr(func, "__name__", "")).split(".")[0]
+            if base in names:
+                called.append(base)
+                raise ForbiddenCall(f"the question forbids `{base}`")
+            return func(*args, **(kwargs or {}))
+
+    return Functions()
+
+
+def _describe_exception(exc: BaseException) -> dict:
+    base = next((k.__name__ for k in type(exc).__mro__ if k.__module__ == "builtins"), "Exception")
+    try:
+        message = str(exc)[:MAX_TEXT]
+    except BaseException:
+        message = ""
+    return {"type": type(exc).__name__[:100], "base": base, "message": message}
+
+
+def record(question, answers: tuple) -> None:
+    """Run the planned cases of ``question`` on ``answers`` and write what happened (in the sandbox)."""
+    import torch
+
+    from book.questions import Blank
+
+    plans, records = os.environ.get(PLANS_ENV), os.environ.get(RECORDS_ENV)
+    if not plans or not records:
+        raise RuntimeError("not grading: the grader sets COURSE_GRADING_PLANS and COURSE_GRADING_RECORDS")
+    forbidden, cases = read_plan(Path(plans) / question.id)
+    encoder = Encoder()
+    entry = {"question": question.id, "answers": [], "calls": []}
+    for answer in answers:
+        if isinstance(answer, Blank):
+            entry["answers"].append({"$": "blank"})
+        elif isinstance(answer, torch.nn.Module):
+            entry["answers"].append({"$": "module", "state": describe_module(answer, encoder)})
+        elif callable(answer):
+            entry["answers"].append({"$": "function", "name": str(getattr(answer, "__name__", "answer"))[:200]})
+        else:
+            entry["answers"].append(encoder.encode(answer))
+    if not any(isinstance(a, Blank) for a in answers):
+        for i, case in enumerate(cases):
+            entry["calls"].append(_record_call(i, case, answers, set(forbidden), encoder, torch))
+    write_payload(Path(records) / question.id, Encoded(entry), encoder)
+
+
+def describe_module(module, encoder: Encoder) -> dict:
+    """What a checker may read of a model handed in as an answer, as data: its class, mode, parameters and
+    buffers (name -> tensor), and its submodules (name, class, ``extra_repr``, mode)."""
+    def safe(f, default):
+        try:
+            return f()
+        except Exception:
+            return default
+
+    return {"class": type(module).__name__[:100], "training": bool(getattr(module, "training", False)),
+            "parameters": [[str(n)[:200], encoder.tensor(p)] for n, p in safe(lambda: list(
+                module.named_parameters()), [])[:1000]],
+            "buffers": [[str(n)[:200], encoder.tensor(b)] for n, b in safe(lambda: list(
+                module.named_buffers()), [])[:1000]],
+            "modules": [[str(n)[:200], type(m).__name__[:100], safe(lambda: str(m.extra_repr())[:300], ""),
+                         bool(getattr(m, "training", False))] for n, m in safe(lambda: list(
+                             module.named_modules()), [])[:1000]]}
+
+
+def _record_call(i: int, case: Case, answers, forbidden: set[str], encoder: Encoder, torch) -> dict:
+    call: dict = {"case": i}
+    fn = answers[case.answer] if case.answer < len(answers) else None
+    if not callable(fn):
+        call["status"] = "not-callable"
+        return call
+    called: list[str] = []
+    try:
+        with _watch(forbidden, called), torch.no_grad() if case.no_grad else _nothing():
+            out = fn(*case.args, **case.kwargs)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # SystemExit included: the learner's code must not end the check quietly
+        call.update(status="raised", raised=_describe_exception(exc))
+    else:
+        call.update(status="returned", result=encoder.encode(out))
+        if case.backward and isinstance(out, torch.Tensor) and out.requires_grad:
+            try:
+                out.backward()
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:
+                call["backward_raised"] = _describe_exception(exc)
+    call["forbidden"] = sorted(set(called))
+    call["args"] = encoder.encode(list(case.args), grad=True)
+    call["kwargs"] = encoder.encode(dict(case.kwargs), grad=True)
+    return call
+
+
+def _planned_by_grader(generator):
+    raise RuntimeError("while grading, the cases of a question come from the grader's plan")
+
+
+def _judged_by_grader(*answers):
+    raise RuntimeError("while grading, the grader judges the recorded answer outside this notebook")
+
+
+def graded_question(exercise: str, qid: str, title: str, points: int, hints: list[str], forbidden: list[str]):
+    """The stand-in of a question in the grader's sandbox (:mod:`book.grade_stage`): ``check`` records only."""
+    from book.questions import Question
+
+    return Question(exercise, qid, title, points, _judged_by_grader, hints, cases=_planned_by_grader,
+                    forbidden=forbidden)
+
+
+def stand_ins(module_name: str) -> dict:
+    """The names the sandbox's stand-in of checks module ``module_name`` defines: its questions as
+    :func:`graded_question` objects and its constants, from the list the grader writes with the plans."""
+    import json
+
+    plans = Path(os.environ.get(PLANS_ENV) or ".")
+    wait_for_plans(plans)
+    listing = json.loads((plans / QUESTIONS).read_text(encoding="utf-8"))
+    if listing.get("module") != module_name:
+        raise ImportError(f"the grader's question list is for {listing.get('module')!r}, not {module_name!r}")
+    names = dict(listing.get("constants", {}))
+    for q in listing["questions"]:
+        names[q["name"]] = graded_question(q["exercise"], q["id"], q["title"], q["points"], q["hints"],
+                                           q["forbidden"])
+    if listing.get("order"):
+        names["QUESTIONS"] = [names[n] for n in listing["order"]]
+    return names
