@@ -12,7 +12,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # client, spinning threads can make torch 10-50x slower.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: help setup venv data web-assets browser book serve lab test bench grade exercises lock clean
+.PHONY: help setup venv data web-assets browser sandbox book serve lab test bench grade exercises lock clean
 
 help:
 	@echo "make book    build the executed book into _build/html (make serve: build, then serve on :$(PORT))"
@@ -42,6 +42,10 @@ web-assets:
 browser:
 	scripts/setup_system.sh browser
 
+# bubblewrap: every submission graded in a folder runs in its own sandbox.
+sandbox:
+	scripts/setup_system.sh sandbox
+
 setup: venv data web-assets
 
 book: setup
@@ -60,7 +64,7 @@ test: setup browser
 
 # Grade one notebook (a table; exit status 1 below the pass mark) or a folder of submissions (CSV on stdout;
 # GRADE_ARGS="--csv grades.csv" writes a file). See `.venv/bin/python -m book.grade --help`.
-grade: venv
+grade: venv sandbox
 	@test -n "$(NB)" || { echo "usage: make grade NB=exercises/02_cross_entropy.ipynb  (or NB=a folder of notebooks)"; exit 2; }
 	$(BIN)/python -m book.grade "$(NB)" $(GRADE_ARGS)
 

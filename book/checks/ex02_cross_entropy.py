@@ -20,8 +20,8 @@ PASS_MARK = 0.6
 
 LOSSES = {"cross_entropy", "nll_loss", "nll_loss_nd", "cross_entropy_loss", "nll_loss_forward", "nll_loss2d",
           "nll_loss2d_forward"}
-BUILT_INS = {"softmax", "log_softmax", "_softmax", "_log_softmax", "_safe_softmax", "logsumexp", "special_logsumexp",
-             "softmin"} | LOSSES
+BUILT_INS = {"softmax", "log_softmax", "_softmax", "_log_softmax", "_safe_softmax", "logsumexp", "special_softmax",
+             "special_log_softmax", "special_logsumexp", "softmin", "gumbel_softmax"} | LOSSES
 WRITE_IT = "write it yourself from exp, log, max and sum"
 
 
