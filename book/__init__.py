@@ -12,6 +12,7 @@ Each module is one idea, taught in its chapter and imported from here by the cha
   computation runs in the browser (``book/explorers/web/``), so they work in the static book with no kernel;
 - ``book.quiz``     -- "Check yourself": each chapter's quiz, checked in the page (questions in ``chapters/quizzes/``);
 - ``book.plots``    -- small plotting helpers (image grids, figures as PNG);
+- ``book.web_page`` -- the course's front-end files inlined into a page (explorers, quizzes, the monitor);
 - ``book.train``    -- the training loop of chapter 06, tested: Accumulator, evaluate, sgd, train, predict;
 - ``book.evaluation`` -- honest evaluation (chapter 08): a validation split, an accuracy with its interval;
 - ``book.mlp``      -- the multilayer perceptron of chapter 09, saving and loading its state;

@@ -46,9 +46,9 @@ import sys
 import time
 import uuid
 from collections.abc import Mapping
-from importlib import resources
 
 from book.plots import figure_png
+from book.web_page import inline_asset
 
 MODES = ("auto", "live", "static", "text", "silent")
 OLD_NAMES = {"widget": "live"}  # the live view's name when it was made of ipywidgets
@@ -597,13 +597,9 @@ def _is_number(value) -> bool:
     return type(value) is float or (isinstance(value, (int, float)) and not isinstance(value, bool))
 
 
-@functools.cache
 def _web(name: str) -> str:
     """A front-end file shipped with the package: ``book/web/<name>``."""
-    text = resources.files("book").joinpath("web", name).read_text(encoding="utf-8")
-    if "</script" in text.lower():  # would end the inline <script> early
-        raise ValueError(f"book/web/{name} must not contain '</script'")
-    return text
+    return inline_asset("book", f"web/{name}")
 
 
 @functools.cache

@@ -30,8 +30,9 @@ WEIGHT_REPORT = pytest.StashKey[str]()
 class _BackgroundBuild:
     """`jupyter-book build -W` started as soon as collection shows a test that needs the book.
 
-    The build executes every chapter in one kernel while the rest of the session (nbval over the chapters and
-    solutions, the package tests) runs in another: on two cores the two overlap instead of queueing.
+    The build executes every chapter (the only run of the chapters in the test session) in one kernel while the
+    rest of the session (nbval over the solutions, the package tests) runs in another: on two cores the two
+    overlap instead of queueing.
     """
 
     def __init__(self, out: Path):
@@ -106,6 +107,20 @@ def book_url(built_book):
     """The built book, served on 127.0.0.1 for the whole session."""
     with book_site.serve(built_book) as base:
         yield base
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """Debian's Chromium, driven by Playwright with the course's flags, for one test module (Playwright's sync API
+    allows one instance at a time in a thread, and other modules start their own)."""
+    import book_browser
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=book_browser.find_chromium(),
+                                             args=book_browser.CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
 
 
 @pytest.fixture(scope="session")

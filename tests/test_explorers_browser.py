@@ -111,23 +111,12 @@ class Session:
         assert not self.blocked, f"requests outside the page: {self.blocked}"
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=book_browser.find_chromium(),
-                                              args=book_browser.CHROMIUM_ARGS, headless=True)
-        yield chromium
-        chromium.close()
-
-
 @pytest.fixture
-def session(browser, site):
+def session(chromium, site):
     sessions = []
 
     def start(viewport=WIDE, color_scheme="light"):
-        s = Session(browser, site, viewport, color_scheme)
+        s = Session(chromium, site, viewport, color_scheme)
         sessions.append(s)
         return s
 
@@ -528,12 +517,12 @@ def explorer_pages(html: Path) -> list[str]:
                   if "_sources" not in p.relative_to(html).parts and 'class="sx-root"' in p.read_text(errors="replace"))
 
 
-def test_the_built_books_explorers_work_offline(browser, built_book, book_url):
+def test_the_built_books_explorers_work_offline(chromium, built_book, book_url):
     pages = explorer_pages(built_book)
     assert "chapters/99_widgets_gallery.html" in pages, pages
     for path in pages:
         for viewport, scheme in ((WIDE, "light"), (NARROW, "dark")):
-            s = Session(browser, book_url, viewport, scheme)
+            s = Session(chromium, book_url, viewport, scheme)
             try:
                 page = s.open(f"{book_url}/{path}")
                 settle(page)
@@ -557,8 +546,8 @@ def test_the_built_books_explorers_work_offline(browser, built_book, book_url):
                 s.context.close()
 
 
-def test_the_gallery_trains_in_the_page_like_book_train(browser, built_book, book_url, subset_tensors):
-    s = Session(browser, book_url, WIDE)
+def test_the_gallery_trains_in_the_page_like_book_train(chromium, built_book, book_url, subset_tensors):
+    s = Session(chromium, book_url, WIDE)
     try:
         page = s.open(f"{book_url}/chapters/99_widgets_gallery.html")
         settle(page)

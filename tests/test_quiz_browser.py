@@ -12,7 +12,6 @@ from urllib.parse import urlsplit
 
 import pytest
 
-import book_browser
 import book_site
 from book.quiz import ChoiceQuestion, NumberQuestion, read_quiz, standalone_page
 
@@ -33,17 +32,6 @@ def site(tmp_path_factory):
         (root / f"all-{theme}.html").write_text(standalone_page(*QUIZZES, theme=theme))
     with book_site.serve(root) as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=book_browser.find_chromium(),
-                                              args=book_browser.CHROMIUM_ARGS, headless=True)
-        yield chromium
-        chromium.close()
 
 
 class Session:
@@ -79,11 +67,11 @@ class Session:
 
 
 @pytest.fixture
-def session(browser, site):
+def session(chromium, site):
     sessions = []
 
     def start(viewport=WIDE):
-        s = Session(browser, site, viewport)
+        s = Session(chromium, site, viewport)
         sessions.append(s)
         return s
 

@@ -18,23 +18,20 @@ the browser tests and the benchmark serve.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import html
 import json
 import uuid
-from importlib import resources
+
+from book import web_page
+from book.web_page import inline_asset
 
 KINDS = ("softmax", "xent", "train", "boundary")  # web/<kind>.js; also the explorers' URL-hash namespaces
 
 
-@functools.cache
 def asset(name: str) -> str:
     """The text of ``web/<name>``, shipped inside the package."""
-    text = resources.files("book.explorers").joinpath("web", name).read_text(encoding="utf-8")
-    if "</script" in text.lower():  # would end the inline <script> early
-        raise ValueError(f"web/{name} must not contain '</script'")
-    return text
+    return inline_asset("book.explorers", f"web/{name}")
 
 
 def _digest(*texts: str) -> str:
@@ -104,16 +101,6 @@ def explorer_html(explorer: Explorer, element_id: str | None = None) -> str:
 
 def standalone_page(*explorers: Explorer, title: str = "Explorers", theme: str = "light") -> str:
     """A complete HTML page holding ``explorers``, light or dark the way pydata-sphinx-theme marks it."""
-    if theme not in ("light", "dark"):
-        raise ValueError(f"theme must be 'light' or 'dark', got {theme!r}")
     if not explorers or not all(isinstance(e, Explorer) for e in explorers):
         raise ValueError("expected one or more explorers, e.g. standalone_page(softmax_explorer())")
-    body = "\n".join(explorer_html(e) for e in explorers)
-    return (
-        f'<!doctype html>\n<html lang="en" data-theme="{theme}">\n<head>\n<meta charset="utf-8">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n<link rel="icon" href="data:,">\n'
-        f"<title>{html.escape(title)}</title>\n"
-        "<style>\nbody { font-family: system-ui, sans-serif; max-width: 60rem; margin: 0 auto; padding: 1rem; }\n"
-        'html[data-theme="dark"] body { background: #14181e; color: #ced6dd; }\n</style>\n'
-        f"</head>\n<body>\n<h1>{html.escape(title)}</h1>\n{body}\n</body>\n</html>\n"
-    )
+    return web_page.standalone_page("\n".join(explorer_html(e) for e in explorers), title, theme, width_rem=60)

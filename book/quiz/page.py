@@ -15,13 +15,13 @@ shown with a line saying that answers are checked in the browser.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import html
 import re
 import uuid
-from importlib import resources
 
+from book import web_page
+from book.web_page import inline_asset
 from book.quiz.questions import ChoiceQuestion, NumberQuestion, Quiz
 
 # Every word the quiz itself writes (issue 16 will translate these).
@@ -51,13 +51,9 @@ def inline(text: str) -> str:
     return _BOLD.sub(r"<strong>\1</strong>", escaped)
 
 
-@functools.cache
 def asset(name: str) -> str:
     """The text of ``quiz.js`` or ``quiz.css``, shipped inside the package."""
-    text = resources.files("book.quiz").joinpath(name).read_text(encoding="utf-8")
-    if "</script" in text.lower() or "</style" in text.lower():  # would end the inline element early
-        raise ValueError(f"book/quiz/{name} must not contain '</script' or '</style'")
-    return text
+    return inline_asset("book.quiz", name)
 
 
 def _number(value: float) -> str:
@@ -141,16 +137,7 @@ def quiz_html(quiz: Quiz, element_id: str | None = None) -> str:
 
 def standalone_page(*quizzes: Quiz, title: str = "Check yourself", theme: str = "light") -> str:
     """A complete HTML page holding ``quizzes``, light or dark the way pydata-sphinx-theme marks it."""
-    if theme not in ("light", "dark"):
-        raise ValueError(f"theme must be 'light' or 'dark', got {theme!r}")
     if not quizzes or not all(isinstance(q, Quiz) for q in quizzes):
         raise ValueError("expected one or more quizzes, e.g. standalone_page(load_quiz('02_softmax'))")
     body = "\n".join(f"<h2>{html.escape(q.name)}</h2>\n{quiz_html(q)}" for q in quizzes)
-    return (
-        f'<!doctype html>\n<html lang="en" data-theme="{theme}">\n<head>\n<meta charset="utf-8">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n<link rel="icon" href="data:,">\n'
-        f"<title>{html.escape(title)}</title>\n"
-        "<style>\nbody { font-family: system-ui, sans-serif; max-width: 50rem; margin: 0 auto; padding: 1rem; }\n"
-        'html[data-theme="dark"] body { background: #14181e; color: #ced6dd; }\n</style>\n'
-        f"</head>\n<body>\n<h1>{html.escape(title)}</h1>\n{body}\n</body>\n</html>\n"
-    )
+    return web_page.standalone_page(body, title, theme, width_rem=50)
