@@ -16,7 +16,7 @@ export OMP_WAIT_POLICY ?= PASSIVE
 
 help:
 	@echo "make book    build the executed book into _build/html (make serve: build, then serve on :$(PORT))"
-	@echo "make test    run every test: package, chapters under nbval, book build in a browser"
+	@echo "make test    run every test: package, solutions under nbval, the book build (it runs every chapter) in a browser"
 	@echo "make lab     open the chapters in JupyterLab"
 	@echo "make data    where each data set is found (installs Debian's Fashion-MNIST where it can)"
 	@echo "make grade NB=exercises/02_cross_entropy.ipynb   grade a notebook (NB=folder/: a CSV, one row per learner)"

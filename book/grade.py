@@ -686,6 +686,8 @@ def run_until_settled(ws, base, submitted, exercise, timeout, kernel, threads, s
                          "recorded")
             return attempt, cells, missing, {}
         lost = first_lost_kernel(outcomes)
+        if lost is None:  # quit() costs its question even when the kernel answered a moment longer
+            lost = next((i for i, o in sorted(outcomes.items()) if o.get("asked_exit")), None)
         if lost is None:
             break
         first = lost

@@ -1,4 +1,5 @@
-"""The book builds with -W (a failing cell fails it), holds every page of the table of contents, serves its
+"""The book builds with -W (a failing cell fails it: this is where the chapters are executed, each in a fresh
+kernel, as a learner runs them top to bottom), holds every page of the table of contents, serves its
 browser assets itself, loads the widget manager only where widgets are shown, ends every chapter with its quiz,
 and has no broken internal link or anchor. (How the pages render in a browser, and what they weigh:
 tests/test_book_e2e.py; both use the session's one build, see conftest.py.)"""
@@ -21,6 +22,14 @@ PAGES = book_site.toc_pages(ROOT)
 @pytest.mark.parametrize("path", [page.html for page in PAGES] + ["search.html", "searchindex.js"])
 def test_build_produces_every_page(built_book, path):
     assert (built_book / path).is_file(), f"{path} is missing from the built book"
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if p.is_notebook], ids=lambda page: page.docname)
+def test_every_chapter_was_executed_by_the_build(built_book, page):
+    """The build is where the chapters run (nbval does not run them a second time): each chapter's page shows
+    outputs, one per code cell that the executed notebook would print or draw at least."""
+    html = (built_book / page.html).read_text(encoding="utf-8")
+    assert "cell_output" in html, f"{page.html} shows no cell output: was {page.source.name} executed?"
 
 
 def scripts_of(html: str) -> list[str]:

@@ -66,7 +66,7 @@ def test_chapter_starts_with_title_then_the_setup_cell(path):
 
 
 # Chapters that implement something `book` also holds end that part with a cell asserting the two agree;
-# nbval executes those cells, so a drift between a chapter and the package fails the tests.
+# the book build executes those cells (with -W), so a drift between a chapter and the package fails the tests.
 CHECKED_AGAINST_BOOK = {
     "02_softmax": ["book.softmax"],
     "03_cross_entropy": ["book.cross_entropy"],
