@@ -20,7 +20,7 @@ Each module is one idea, taught in its chapter and imported from here by the cha
 - ``book.otto``     -- the Otto-style tabular data set of chapter 11, with its exact Bayes-optimal log loss
   (and label shift: other class shares in the test split);
 - ``book.kaggle``   -- Kaggle's multi-class log loss, Otto CSV files, submissions and their scoring;
-- ``book.bench``    -- the benchmark behind ``make bench`` and the Performance page.
+- ``book.bench``    -- the benchmark behind ``make bench`` and the Performance page: pipelines, timing, report;
 
 Exercises and grading (``exercises/``):
 

@@ -8,6 +8,9 @@ import textwrap
 import pytest
 
 from book import bench  # before torch: importing book sets OMP_WAIT_POLICY=PASSIVE, without which 2 busy cores crawl
+from book.bench import __main__ as bench_command
+from book.data import REPO_ROOT
+from book.device import default_device
 
 import torch  # noqa: E402,I001
 
@@ -77,7 +80,7 @@ def test_bad_arguments_say_what_was_expected():
 
 def test_command_prints_the_tables_and_writes_the_same_as_json(tmp_path, capsys):
     path = tmp_path / "bench.json"
-    assert bench.main(["--epochs", "1", "--train-size", "1024", "--accuracy-epochs", "1", "--skip-book",
+    assert bench_command.main(["--epochs", "1", "--train-size", "1024", "--accuracy-epochs", "1", "--skip-book",
                        "--skip-grading", "--json", str(path)]) == 0
     out = capsys.readouterr().out
     results = json.loads(path.read_text())
@@ -94,7 +97,7 @@ def test_command_prints_the_tables_and_writes_the_same_as_json(tmp_path, capsys)
     assert sorted((r["model"], r["dataset"]) for r in results["accuracy"]) == [
         ("mlp", "fashion-mnist"), ("mlp", "mnist"), ("softmax", "fashion-mnist"), ("softmax", "mnist")]
     assert len(results["loading"]) == 6 and results["loading"][-1]["label"] == bench.PIPELINES["b"]
-    if bench.default_device().type == "cpu":  # thread counts are a CPU matter; on a GPU the table is left out
+    if default_device().type == "cpu":  # thread counts are a CPU matter; on a GPU the table is left out
         threads = sorted({1, torch.get_num_threads()})
         assert [(r["model"], r["threads"]) for r in results["threads"]] == [
             (model, n) for model in ("softmax", "mlp") for n in threads]
@@ -114,7 +117,7 @@ def test_command_prints_the_tables_and_writes_the_same_as_json(tmp_path, capsys)
 
 def test_command_rejects_bad_numbers(capsys):
     with pytest.raises(SystemExit):
-        bench.main(["--epochs", "0"])
+        bench_command.main(["--epochs", "0"])
     assert "--epochs must be a positive integer" in capsys.readouterr().err
 
 
@@ -161,7 +164,7 @@ def test_grading_row_times_the_grader_command(tmp_path, monkeypatch, exit_code, 
 
 def test_book_copy_holds_the_sources_and_no_build(tmp_path):
     dest = bench.copy_book_sources(tmp_path / "book")
-    chapters = sorted(p.name for p in (bench.REPO_ROOT / "chapters").glob("*.ipynb"))
+    chapters = sorted(p.name for p in (REPO_ROOT / "chapters").glob("*.ipynb"))
     assert chapters and sorted(p.name for p in (dest / "chapters").glob("*.ipynb")) == chapters
     for name in ["_config.yml", "_toc.yml", "intro.md", "scripts/offline_assets.py"]:
         assert (dest / name).is_file(), name
