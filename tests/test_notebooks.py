@@ -6,26 +6,11 @@ import nbformat
 import pytest
 import yaml
 
+import book_site  # scripts/, put on sys.path by conftest.py
+
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
-
-
-def toc_files():
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = []
-
-    def walk(node):
-        if isinstance(node, dict):
-            if "file" in node:
-                files.append(node["file"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-    walk(toc)
-    return files
 
 
 def setup_cell_source():
@@ -40,7 +25,7 @@ def setup_cell_source():
 
 def test_there_are_chapters_and_the_toc_lists_each_in_file_name_order():
     assert CHAPTERS
-    listed = [f for f in toc_files() if f.startswith("chapters/")]
+    listed = [page.docname for page in book_site.toc_pages(ROOT) if page.docname.startswith("chapters/")]
     assert listed == [f"chapters/{p.stem}" for p in CHAPTERS]
 
 

@@ -58,7 +58,7 @@ def book_build_times(timeout: float = 900, log: Callable[[str], None] | None = N
     if not jupyter_book.exists():
         return {"cold_s": None, "cached_s": None, "ok": False,
                 "error": f"{jupyter_book} not found: install the course environment (make venv)"}
-    env = dict(os.environ)  # with OMP_WAIT_POLICY, set above
+    env = dict(os.environ)  # with the OMP_WAIT_POLICY that importing `book` set
     result = {"cold_s": None, "cached_s": None, "ok": True, "error": None}
     with tempfile.TemporaryDirectory(prefix="bench-book-") as tmp:
         source = copy_book_sources(Path(tmp) / "src")
@@ -97,7 +97,7 @@ def grading_time(notebook: str | Path | None = None, module: str = "book.grade",
             return {"seconds": None, "status": "n/a (no notebook in exercises/solutions)", "notebook": None}
         notebook = solutions[0]
     notebook = Path(notebook).resolve()
-    env = dict(os.environ)  # with OMP_WAIT_POLICY, set above
+    env = dict(os.environ)  # with the OMP_WAIT_POLICY that importing `book` set
     with tempfile.TemporaryDirectory(prefix="bench-grade-") as tmp:  # whatever the grader writes lands here
         start = time.perf_counter()
         try:
