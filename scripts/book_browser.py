@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-# The flags of DESIGN.md: no background traffic, no first-run work; and a resolver that knows only our server,
-# a second fence behind the request routing below.
+# No background traffic, no first-run work, no sandbox (the tests may run as root, where Chromium's own sandbox
+# refuses to start); and a resolver that knows only our server, a second fence behind the request routing below.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
 VIEWPORT = {"width": 1280, "height": 900}  # wide enough for the theme to show its sidebar
@@ -245,7 +245,7 @@ class BookBrowser:
 
         self._playwright = sync_playwright().start()
         try:
-            # Playwright starts Chromium with a fresh temporary --user-data-dir, as DESIGN.md asks.
+            # Playwright starts Chromium with a fresh temporary --user-data-dir: no profile carries over between runs.
             self._browser = self._playwright.chromium.launch(executable_path=find_chromium(), args=CHROMIUM_ARGS,
                                                              headless=True)
         except Exception:
