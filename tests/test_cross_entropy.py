@@ -56,7 +56,7 @@ def test_clear_errors():
         cross_entropy(z, y.float())
 
 
-# --- no silent wrong answer (issue 15) -------------------------------------------------------------------------
+# --- no silent wrong answer -------------------------------------------------------------------------------------
 
 def test_fractional_labels_are_named_with_the_fix():
     z = torch.zeros(2, 10)

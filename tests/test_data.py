@@ -224,7 +224,7 @@ def test_standard_loader_and_fast_loader_are_interchangeable(fmnist):
     assert fast == standard
 
 
-# --- no silent wrong answer (issue 15) -------------------------------------------------------------------------
+# --- no silent wrong answer -------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("make_loader", [
     lambda X, y: FastLoader(X, y, device="cpu"),

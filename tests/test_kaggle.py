@@ -247,7 +247,7 @@ def test_write_submission_rejects_bad_input(tmp_path, ids, probabilities, messag
         write_submission(tmp_path / "s.csv", ids, probabilities)
 
 
-# --- no silent wrong answer (issue 15): encodings, compressed downloads, numbers, line numbers -----------------
+# --- no silent wrong answer: encodings, compressed downloads, numbers, line numbers -----------------
 
 def test_latin_1_and_utf_16_files_say_which_file_and_what_encoding_was_expected(tmp_path):
     latin = tmp_path / "latin.csv"

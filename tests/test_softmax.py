@@ -68,7 +68,7 @@ def test_log_softmax_is_finite_where_softmax_underflows():
     assert torch.allclose(log_softmax(z), torch.log_softmax(z, 1), atol=1e-6)
 
 
-# --- no silent wrong answer (issue 15): each of these failed on the code before it ------------------------------
+# --- no silent wrong answer: each of these failed on the code before it --------------------------------------
 
 def test_integer_logits_are_exact_not_rounded_to_float32_first():
     # float32 holds 2**30 + 1 as 2**30: a cast before the shift turned the logits 1 apart into a tie

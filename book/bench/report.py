@@ -47,7 +47,7 @@ def _row(comparison: dict, key: str) -> dict | None:
 
 
 def targets(results: dict) -> list[dict]:
-    """Each target of the issue: what was measured and whether it is met (``None``: not measured)."""
+    """Each target the course set itself: what was measured and whether it is met (``None``: not measured)."""
     out = []
     for comparison in results.get("pipelines", []):
         a, b, c = (_row(comparison, k) for k in "abc")
