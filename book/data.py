@@ -351,7 +351,7 @@ class FastLoader:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         from book.device import default_device
 
-        self.device = torch.device(device) if device is not None else default_device()
+        self.device = default_device(device)
         features = to_float(images) if images.dtype == torch.uint8 else images.float()
         self.X = features.to(self.device)  # converted once, not per batch
         self.y = class_indices(labels).to(self.device)

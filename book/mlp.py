@@ -26,6 +26,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from book.device import default_device
+
 DEFAULT_SIZES = (784, 512, 256, 128, 64, 10)
 
 
@@ -122,7 +124,7 @@ def load_state(path: str | Path, sizes: Sequence[int] = DEFAULT_SIZES, dropout: 
     model = MLP(sizes, dropout)
     model.load_state_dict(state)
     if device is not None:
-        model.to(device)
+        model.to(default_device(device))  # a device this machine lacks is named in the error
     return model.eval()
 
 
@@ -157,11 +159,12 @@ def fit(net: nn.Module, train_iter, val_iter, loss: Callable, num_epochs: int, o
     part in any of this: score it once, afterwards. ``monitor`` (a :class:`book.monitor.TrainingMonitor`; one is
     made when None) shows the curves and keeps counting epochs across calls. ``eval_loss`` is the loss measured
     on the validation data when it should differ from the training ``loss`` (e.g. the plain cross-entropy when
-    training with label smoothing); by default it is ``loss``.
+    training with label smoothing); by default it is ``loss``. A run that diverges stops with
+    :class:`book.train.TrainingDiverged`, naming the learning rate.
     """
     from book.evaluation import EarlyStopping
     from book.monitor import TrainingMonitor
-    from book.train import evaluate, train_epoch
+    from book.train import DivergenceCheck, check_loader, evaluate, train_epoch
 
     if not isinstance(net, nn.Module):
         raise TypeError(f"net must be an nn.Module (fit saves and restores its state_dict), got {type(net).__name__}")
@@ -176,9 +179,8 @@ def fit(net: nn.Module, train_iter, val_iter, loss: Callable, num_epochs: int, o
         raise ValueError(f"best must be one of {sorted(_MODE)}, got {best!r}")
     if eval_loss is not None and not callable(eval_loss):
         raise TypeError(f"eval_loss must be a loss function such as nn.CrossEntropyLoss(), got {eval_loss!r}")
-    for name, data in (("train_iter", train_iter), ("val_iter", val_iter)):
-        if hasattr(data, "__len__") and len(data) == 0:
-            raise ValueError(f"{name} yields no batches: it must hold at least one example")
+    check_loader("train_iter", train_iter)
+    check_loader("val_iter", val_iter)
 
     monitor = monitor if monitor is not None else TrainingMonitor()
     first = monitor.epochs_done
@@ -186,9 +188,10 @@ def fit(net: nn.Module, train_iter, val_iter, loss: Callable, num_epochs: int, o
     stopper = EarlyStopping(patience=patience if patience is not None else num_epochs, mode=_MODE[best])
     stopped_early = False
     steps = len(train_iter) if hasattr(train_iter, "__len__") else None
+    divergence = DivergenceCheck()  # a run that diverges stops, naming the learning rate, as in book.train.train
     with monitor.run(epochs=num_epochs, steps_per_epoch=steps):
         for epoch in range(first + 1, first + num_epochs + 1):
-            trained = train_epoch(net, train_iter, loss, optimizer, monitor, epoch)
+            trained = train_epoch(net, train_iter, loss, optimizer, monitor, epoch, divergence=divergence)
             measured = evaluate(net, val_iter, eval_loss if eval_loss is not None else loss)
             row = monitor.epoch(train_loss=trained["loss"], train_acc=trained["acc"],
                                 val_loss=measured["loss"], val_acc=measured["acc"])

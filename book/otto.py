@@ -51,7 +51,6 @@ procedure", Neural Computation 14(1), 2002).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import time
@@ -479,35 +478,25 @@ def fit_mlp(X: torch.Tensor, y: torch.Tensor, hidden: tuple[int, ...] = (512, 25
             epochs: int = 20, lr: float = 1e-3, weight_decay: float = 1e-2, batch_size: int = 256, seed: int = 0,
             monitor=None, test: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.nn.Module:
     """The ladder's MLP recipe: ``book.mlp.MLP`` with dropout, AdamW, the learning rate annealed to 0 along a
-    cosine over ``epochs``. With a ``monitor`` (and ``test``), the log losses are shown after every epoch."""
+    cosine over ``epochs``. With a ``monitor`` (and ``test``), the log losses are shown after every epoch.
+
+    The training itself is :func:`book.train.train`, the loop of every chapter, with the cosine schedule stepped
+    after each minibatch; it stops with ``book.train.TrainingDiverged`` if the run diverges."""
     from book.data import FastLoader
     from book.mlp import MLP
-    from book.train import evaluate
+    from book.monitor import TrainingMonitor
+    from book.train import train
 
     torch.manual_seed(seed)
     loader = FastLoader(X, y, batch_size=batch_size, seed=seed, device="cpu")
     net = MLP((X.shape[1], *hidden, int(y.max()) + 1), dropout=dropout)
     optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * len(loader))
-    loss_fn = torch.nn.CrossEntropyLoss()
-    test_iter = FastLoader(*test, batch_size=4096, shuffle=False, device="cpu") if test is not None else None
-    showing = monitor.run(epochs=epochs, steps_per_epoch=len(loader)) if monitor else contextlib.nullcontext()
-    with showing:
-        for _ in range(epochs):
-            net.train()
-            total = 0.0
-            for xb, yb in loader:
-                loss = loss_fn(net(xb), yb)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-                total += loss.item() * len(yb)
-            if monitor is not None:
-                row = {"train_loss": total / len(y)}
-                if test_iter is not None:
-                    row["test_loss"] = evaluate(net, test_iter, loss_fn)["loss"]
-                monitor.epoch(**row)
+    # the test rows are only for showing: without a monitor nobody would see them
+    shown = test is not None and monitor is not None
+    test_iter = FastLoader(*test, batch_size=4096, shuffle=False, device="cpu") if shown else None
+    train(net, loader, test_iter, torch.nn.CrossEntropyLoss(), epochs, optimizer,
+          monitor=monitor if monitor is not None else TrainingMonitor(mode="silent"), scheduler=schedule)
     return net.eval()
 
 

@@ -61,6 +61,16 @@ def test_save_load_round_trip_gives_identical_outputs(tmp_path):
     assert torch.equal(net(x), loaded(x))
     fresh = MLP((784, 64, 32, 10))
     assert not torch.equal(fresh(x), loaded(x))  # the weights really came from the file
+    assert next(load_state(path, sizes=(784, 64, 32, 10), device="cpu").parameters()).device.type == "cpu"
+
+
+def test_loading_onto_a_device_this_machine_lacks_says_so(tmp_path, monkeypatch):
+    path = save_state(MLP((12, 3)), tmp_path / "mlp.pt")
+    with pytest.raises(ValueError, match="'gpu' is not a device"):
+        load_state(path, sizes=(12, 3), device="gpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # a machine without a GPU, wherever this runs
+    with pytest.raises(RuntimeError, match="device='cuda' but torch sees no CUDA device"):
+        load_state(path, sizes=(12, 3), device="cuda")
 
 
 def test_dropout_weights_load_into_a_model_without_dropout(tmp_path):
@@ -216,6 +226,9 @@ def test_the_monitor_keeps_counting_across_calls_and_eval_loss_is_used_on_valida
     ({"net": lambda X: X}, TypeError, "nn.Module"),
     ({"val_iter": FastLoader(torch.zeros(0, 12), torch.zeros(0, dtype=torch.long), device="cpu")}, ValueError,
      "val_iter yields no batches"),
+    ({"train_iter": []}, ValueError, "train_iter yields no batches"),
+    ({"train_iter": iter([(torch.zeros(2, 12), torch.zeros(2, dtype=torch.long))])}, TypeError,
+     "train_iter must yield .* once per epoch.*an iterator, used up after one pass"),
 ])
 def test_fit_checks_its_arguments_before_training(kwargs, error, match):
     torch.manual_seed(0)
@@ -229,3 +242,13 @@ def test_fit_checks_its_arguments_before_training(kwargs, error, match):
     with pytest.raises(error, match=match):
         fit(**args)
     assert all(torch.equal(a, b) for a, b in zip(before, net.parameters()))  # nothing was trained
+
+
+def test_fit_stops_a_run_that_diverges_naming_the_learning_rate():
+    """At lr 100 (momentum 0.9) the stable loss reaches 1e30 but stays finite: fit stops after the first epoch, not
+    choosing a "best" epoch among diverged ones."""
+    monitor = TrainingMonitor(mode="silent")
+    with pytest.raises(FloatingPointError, match=r"training diverged: the mean training loss of epoch 1 .*lower it "
+                                                 r"\(lr=100 now; try lr=10, 10 times smaller\)"):
+        run_fit(num_epochs=12, lr=100, monitor=monitor)
+    assert monitor.history == []

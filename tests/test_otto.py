@@ -332,3 +332,49 @@ def test_cli_describes_the_data(capsys):
     assert main(["describe"]) == 0
     out = capsys.readouterr().out
     assert "61,878 train" in out and "Class_9" in out and "zeros" in out
+
+
+def small_problem(n=1200, seed=0):
+    data = load_otto(train_size=n, test_size=400, seed=seed)
+    X, Xt = standardise(transform(data.train_features), transform(data.test_features))
+    return X, data.train_labels, Xt, data.test_labels
+
+
+def test_fit_mlp_is_the_recipe_written_out():
+    """fit_mlp trains through book.train.train; the same recipe as an explicit loop (AdamW, the cosine schedule
+    stepped per minibatch, dropout) must end at the same weights."""
+    from book.data import FastLoader
+    from book.mlp import MLP
+    from book.monitor import TrainingMonitor
+    from book.otto import fit_mlp
+
+    X, y, Xt, yt = small_problem()
+    monitor = TrainingMonitor(mode="silent")
+    net = fit_mlp(X, y, hidden=(32, 16), epochs=3, seed=1, monitor=monitor, test=(Xt, yt))
+    torch.manual_seed(1)
+    loader = FastLoader(X, y, batch_size=256, seed=1, device="cpu")
+    by_hand = MLP((93, 32, 16, 9), dropout=0.3)
+    optimizer = torch.optim.AdamW(by_hand.parameters(), lr=1e-3, weight_decay=1e-2)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=3 * len(loader))
+    for _ in range(3):
+        by_hand.train()
+        for xb, yb in loader:
+            loss = torch.nn.functional.cross_entropy(by_hand(xb), yb)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0, abs=1e-12)  # annealed to 0 at the end
+    for a, b in zip(net.parameters(), by_hand.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    assert not net.training and [row["epoch"] for row in monitor.history] == [1, 2, 3]
+    assert monitor.history[-1]["test_loss"] == pytest.approx(log_loss(predict_proba(net, Xt), yt), rel=1e-4)
+
+
+def test_fit_mlp_stops_when_it_diverges():
+    from book.otto import fit_mlp
+    from book.train import TrainingDiverged
+
+    X, y, _, _ = small_problem()
+    with pytest.raises(TrainingDiverged, match=r"lr=1000 at the start of the schedule; try lr=100, 10 times smaller"):
+        fit_mlp(X, y, hidden=(32, 16), epochs=3, lr=1e3)

@@ -186,7 +186,7 @@ class PreBatched:
 
     def __init__(self, X: torch.Tensor, y: torch.Tensor, batch_size: int, epochs: int, seed: int = SEED,
                  shuffle: bool = True, device=None):
-        device = torch.device(device) if device is not None else default_device()
+        device = default_device(device)
         generator = torch.Generator().manual_seed(seed)
         X, y = X.to(device), y.to(device)
         self.batches_per_epoch = -(-len(y) // batch_size)

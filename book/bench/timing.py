@@ -89,7 +89,7 @@ def compare_pipelines(model: str = "softmax", dataset: str = "fashion-mnist", ep
     spec = model_spec(model)
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer (3 or more for a meaningful median), got {epochs!r}")
-    device = torch.device(device) if device is not None else default_device()
+    device = default_device(device)
     options = dict(dataset=dataset, batch_size=batch_size, seed=seed, train_size=train_size, device=device,
                    normalize=normalize)
     runs = {}
@@ -133,7 +133,7 @@ def loading_only(dataset: str = "fashion-mnist", batch_size: int = BATCH_SIZE, r
     storage converted once vs uint8 converted per batch; ``index_select`` vs fancy indexing vs permuting the
     whole set then slicing; and, for scale, the torchvision pipeline (b). Median of ``repeats`` epochs.
     """
-    device = torch.device(device) if device is not None else default_device()
+    device = default_device(device)
     data = load_dataset(dataset)
     n = train_count(len(data.train_labels), train_size)
     images_u8, labels = data.train_images[:n].to(device), data.train_labels[:n].to(device)
@@ -225,7 +225,7 @@ def accuracy_table(epochs: int = 10, batch_size: int = BATCH_SIZE, seed: int = S
                    models: Iterable[str] = ("softmax", "mlp"), datasets: Iterable[str] = ("fashion-mnist", "mnist"),
                    device=None, log: Callable[[str], None] | None = None) -> list[dict]:
     """Test accuracy after ``epochs`` epochs of each model on each data set, through pipeline (a)."""
-    device = torch.device(device) if device is not None else default_device()
+    device = default_device(device)
     rows = []
     for model in models:
         spec = model_spec(model)

@@ -17,8 +17,8 @@ Modules: ``page`` (the HTML output), ``prng``, ``probabilities`` (softmax), ``lo
 ``training`` (the embedded Fashion-MNIST subset and the reference run), ``boundaries`` (2-D toy data and models).
 """
 
-from book.explorers.boundaries import (TOY_KINDS, accuracy, decision_boundary_explorer, decision_grid, fit_2d,
-                                       make_2d_model, plot_decision_boundaries, toy_2d)
+from book.explorers.boundaries import (TOY_KINDS, decision_boundary_explorer, decision_grid, fit_2d,
+                                       make_2d_model, model_accuracy, plot_decision_boundaries, toy_2d)
 from book.explorers.loss import cross_entropy_explorer, plot_cross_entropy
 from book.explorers.page import Explorer, explorer_html, standalone_page
 from book.explorers.prng import SeededRandom
@@ -27,7 +27,7 @@ from book.explorers.training import (TrainingRun, fashion_subset, learning_rate_
                                      train_softmax_regression)
 
 __all__ = [
-    "TOY_KINDS", "Explorer", "SeededRandom", "TrainingRun", "accuracy", "cross_entropy_explorer",
+    "TOY_KINDS", "Explorer", "SeededRandom", "TrainingRun", "cross_entropy_explorer", "model_accuracy",
     "decision_boundary_explorer", "decision_grid", "explorer_html", "fashion_subset", "fit_2d",
     "learning_rate_explorer", "make_2d_model", "plot_cross_entropy", "plot_decision_boundaries",
     "plot_learning_curves", "plot_softmax", "softmax_explorer", "standalone_page", "toy_2d",

@@ -128,7 +128,7 @@ def make_2d_model(model: str, classes: int, hidden: int = 32, seed: int | None =
     return net
 
 
-def accuracy(predict: Callable[[torch.Tensor], torch.Tensor], X, y) -> float:
+def model_accuracy(predict: Callable[[torch.Tensor], torch.Tensor], X, y) -> float:
     """Fraction of points whose largest logit is their label."""
     X, y = _check_points(X, y)
     with torch.no_grad():
@@ -166,7 +166,7 @@ def fit_2d(X, y, model: str = "softmax", hidden: int = 32, steps: int = 300, lr:
             optimizer.zero_grad()
             cross_entropy(net(X), y).backward()
             optimizer.step()
-    return net, accuracy(net, X, y)
+    return net, model_accuracy(net, X, y)
 
 
 def decision_grid(predict: Callable[[torch.Tensor], torch.Tensor], X, resolution: int = 200,
@@ -212,7 +212,7 @@ def plot_decision_boundaries(X, y, models: dict[str, Callable[[torch.Tensor], to
         ax.contourf(xx.numpy(), yy.numpy(), predicted.numpy(), levels=levels, cmap=cmap, alpha=0.3)
         ax.scatter(X[:, 0].numpy(), X[:, 1].numpy(), c=y.numpy(), cmap=cmap, vmin=-0.5, vmax=classes - 0.5,
                    s=14, edgecolors="black", linewidths=0.3)
-        ax.set_title(f"{name}: training accuracy {accuracy(model, X, y):.2f}")
+        ax.set_title(f"{name}: training accuracy {model_accuracy(model, X, y):.2f}")
         ax.set_aspect("equal", adjustable="box")
     if title:
         fig.suptitle(title)
