@@ -56,7 +56,7 @@ from book.exercise_cells import (ANSWER, CHECK, ExerciseFormatError, exercise_id
 from book.make_exercises import SOLUTIONS_DIR
 from book.questions import CORRECT, INCORRECT, NOT_ATTEMPTED, STUB_MESSAGE, plain
 
-DEFAULT_TIMEOUT = 30.0  # seconds per cell: every cell of the exercises takes a few seconds at most
+DEFAULT_TIMEOUT = 60.0  # seconds per cell: the longest (08's MLP, ~15 s on 2 idle cores) has room on a busy machine
 MAX_NOTEBOOK_BYTES = 20 << 20
 CELL_TYPES = ("code", "markdown", "raw")
 MAX_RUNS = 6  # runs of one notebook: after a lost kernel, a run to find its cell (or statement), then without it

@@ -92,9 +92,14 @@ def closure(roots: set[str], stop: set[str] = frozenset()) -> set[str]:
 
 
 def context_source(pristine_nb) -> str:
-    """The code of the notebook's pristine cells other than answers (set-up, imports, checks), for imports."""
-    return "\n".join(c["source"] for c in pristine_nb["cells"]
+    """The code of the notebook's pristine cells other than answers (set-up, imports, checks), for imports;
+    without IPython's magic lines (``%pip ...``), which would make the whole text unparsable."""
+    return "\n".join(_without_magics(c["source"]) for c in pristine_nb["cells"]
                      if c["cell_type"] == "code" and role(c)[0] != ANSWER and _parses(c["source"]))
+
+
+def _without_magics(source: str) -> str:
+    return "\n".join("pass" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
 
 
 def _parses(source: str) -> bool:

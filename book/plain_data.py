@@ -67,6 +67,7 @@ class Encoder:
         self.arrays: dict = {}
         self.total = 0
         self.shared: dict[int, int] = {}  # id of a tensor stored once (a plan's shared inputs) -> its index
+        self.hook = None  # hook(encoder, value, depth) -> encoded or None: objects (book.probes)
 
     def _array(self, array) -> str:
         import numpy as np
@@ -117,6 +118,10 @@ class Encoder:
             return {"$": "ndarray", "array": self._array(value)}
         if isinstance(value, np.generic) and value.dtype.name in DTYPES:
             return {"$": "npscalar", "dtype": value.dtype.name, "value": self.encode(value.item(), depth + 1)}
+        if self.hook is not None:
+            encoded = self.hook(self, value, depth)
+            if encoded is not None:
+                return encoded
         if type(value) in (list, tuple):
             items = [self.encode(v, depth + 1, grad) for v in value[:MAX_ITEMS]]
             return {"$": type(value).__name__, "items": items}
@@ -189,6 +194,7 @@ class Decoder:
         self.total = 0
         self.loaded: dict = {}
         self.shared: list = []  # a plan's shared inputs, decoded once
+        self.hook = None  # hook(decoder, obj, depth) for the kinds of book.probes ("ref", "probe", "module")
 
     def document(self):
         info = os.lstat(self.folder) if os.path.lexists(self.folder) else None
@@ -294,6 +300,8 @@ class Decoder:
             if obj.get("text") not in ("nan", "inf", "-inf"):
                 raise PayloadError("a malformed float")
             return float(obj["text"])
+        if kind in ("ref", "probe", "module") and self.hook is not None:
+            return self.hook(self, obj, depth)
         if kind == "function":
             return _opaque("function", f"<function {str(obj.get('name'))[:200]}>")
         if kind == "object":

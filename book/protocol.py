@@ -29,7 +29,8 @@ This module holds the cases, the plan and the recording (what runs in the learne
 How to convert a checker (the conversion guide)
 ------------------------------------------------
 A checker written as "call the learner's code, compare with a reference" converts mechanically. Exercises 01
-and 02 (``book/checks/ex01_softmax.py``, ``ex02_cross_entropy.py``) are converted: use them as the model.
+and 02 (``book/checks/ex01_softmax.py``, ``ex02_cross_entropy.py``) are converted: use them as the model;
+exercises 03-05 show the objects, generators, returned models and drivers of point 1.
 
 1. **Cases.** Move every input the checker builds for the learner's code into a function ``cases(rng)`` that
    returns a list of :class:`Case`, one per call, in the order the checker makes them: ``Case(z)``,
@@ -42,7 +43,15 @@ and 02 (``book/checks/ex01_softmax.py``, ``ex02_cross_entropy.py``) are converte
    ``rng`` is seeded afresh for every grading, so outputs cannot be prepared in advance. Inputs are tensors,
    numbers, strings, None, and lists/tuples/dicts of them. A tensor that several cases share is given to
    those calls as one object, so state carries from call to call as in self-study (the parameters ``W, b``
-   that two calls of ``train_epoch`` update in turn).
+   that two calls of ``train_epoch`` update in turn). Inputs may also be objects of :mod:`book.probes`
+   (exercises 03-05 use them): a named function to differentiate (``probes.Function("sum_of_cubes")``), a
+   network that notes its calls (``probes.RecordingNet()``), a linear model over parameters the same call
+   updates (``probes.LinearModel(W, b)``), an ``nn.Module`` of common layers, its ``torch.optim.SGD`` (after
+   its module in the arguments); each is stored once in the plan, and its state after the call (mode,
+   parameters, counts) is put back into the checker's object. ``Case(..., iterate=True)`` lists what a
+   generator yields; ``Case(X, result_of=0)`` calls the model that case 0 returned; a loop whose calls depend
+   on the answers (an epoch per learning rate chosen) runs in a trusted driver, ``Case(seed, driver=name)``
+   with ``protocol.drive(case, *answers)`` in the checker (``book.probes.DRIVERS``).
 2. **Checker.** Change its signature to ``check_x(answer, ..., cases)`` and make it call the learner's code on
    those objects (``z = cases[0].args[0]``, or unpack them). It may copy an input first (``Z.clone()``: inputs
    are matched by identity, then by value) and may stop early (an ``Incorrect``). It must not call the
@@ -54,7 +63,11 @@ and 02 (``book/checks/ex01_softmax.py``, ``ex02_cross_entropy.py``) are converte
    The checker keeps its ``with forbid(...)`` for the message; the recording side watches the same names at
    both PyTorch levels (``torch.softmax``, ``Tensor.softmax``, ``torch.ops.aten._softmax``). Checks that the
    learner does not call a *course* function (``forbidden_calls(book.kaggle.log_loss)``) need nothing more:
-   in the sandbox those modules do not exist, and :mod:`book.evasions` flags answers that import them.
+   in the sandbox those modules do not exist, and :mod:`book.evasions` flags answers that import them. Where
+   the module must stay (``book.data``, which the notebook uses) or is a library's (``DataLoader``), forbid
+   the function by its dotted name (``"book.data.to_float"``): the recording notes its calls by code object,
+   and the checker's function mode with those ``names`` gives the message (``forbidden_functions`` in
+   ``book/checks/ex03_data.py``).
 4. **State the checker reads.** What the record carries: each call's result (any value: tensors as fresh CPU
    tensors of the same dtype and shape, plain values, other objects as an :class:`book.plain_data.Opaque` stand-in that keeps
    the type's name and ``repr``, so "returned list" reads as in self-study), the exception it raised (type name,
@@ -95,12 +108,23 @@ class ProtocolError(RuntimeError):
 class Case:
     """One call of the learner's code that a checker makes: positional and keyword arguments, which answer
     (when a question has several callable answers), whether to record gradients of the inputs (``backward``),
-    and whether the call runs under ``torch.no_grad()`` (``no_grad``: as the checker wraps it)."""
+    and whether the call runs under ``torch.no_grad()`` (``no_grad``: as the checker wraps it).
 
-    __slots__ = ("args", "kwargs", "answer", "backward", "no_grad")
+    ``iterate``: the call returns an iterator (a generator); the recording lists its items (at most
+    ``MAX_ITERATED``), as the checker's ``list(...)`` would. ``result_of=i``: the call is of what case ``i``
+    returned (a model built by the learner's function), not of an answer. ``driver="name"``: the call is of the
+    trusted function ``book.probes.DRIVERS[name]`` with the answers first, for a loop whose calls depend on the
+    answers (one epoch per learning rate the learner chose); the checker runs it with :func:`drive`.
+    Arguments may also be the objects of :mod:`book.probes` (functions, recording networks, ``nn.Module`` s,
+    an SGD optimiser)."""
 
-    def __init__(self, *args, answer: int = 0, backward: bool = False, no_grad: bool = False, **kwargs):
+    __slots__ = ("args", "kwargs", "answer", "backward", "no_grad", "iterate", "result_of", "driver", "recorded")
+
+    def __init__(self, *args, answer: int = 0, backward: bool = False, no_grad: bool = False,
+                 iterate: bool = False, result_of: int | None = None, driver: str | None = None, **kwargs):
         self.args, self.kwargs, self.answer, self.backward, self.no_grad = args, kwargs, answer, backward, no_grad
+        self.iterate, self.result_of, self.driver = iterate, result_of, driver
+        self.recorded = None  # in the judge, for a driver case: serves what the sandbox recorded
 
     def __repr__(self) -> str:
         return f"Case({len(self.args)} args, answer={self.answer}, backward={self.backward})"
@@ -121,8 +145,12 @@ def rng_for(seed: int, exercise: str, question: str):
 def _tensors_in(value, found: list) -> None:
     import torch
 
+    from book.probes import Probe
+
     if isinstance(value, torch.Tensor):
         found.append(value)
+    elif isinstance(value, Probe):
+        found.extend(value.tensors())
     elif type(value) in (list, tuple):
         for v in value:
             _tensors_in(v, found)
@@ -141,15 +169,21 @@ def write_plan(folder: Path, question, cases: list[Case]) -> None:
     counts: dict[int, int] = {}
     for t in found:
         counts[id(t)] = counts.get(id(t), 0) + 1
+    from book.probes import plan_encoder_hook
+
     encoder = Encoder()
+    encoder.hook = plan_encoder_hook  # objects (book.probes) stored once, in document["objects"]
     shared_ids = [i for i, n in counts.items() if n > 1]
     by_id = {id(t): t for t in found}
     encoder.shared = {i: k for k, i in enumerate(shared_ids)}
-    shared = [encoder.tensor(by_id[i]) for i in shared_ids]
+    shared = [encoder.tensor(by_id[i], grad=True) for i in shared_ids]
     document = {"question": question.id, "forbidden": sorted(question.forbidden), "shared": shared,
-                "cases": [{"answer": c.answer, "backward": c.backward, "no_grad": c.no_grad,
-                           "args": encoder.encode(list(c.args)), "kwargs": encoder.encode(dict(c.kwargs))}
+                "cases": [{"answer": c.answer, "backward": c.backward, "no_grad": c.no_grad, "iterate": c.iterate,
+                           "result_of": c.result_of, "driver": c.driver,
+                           "args": encoder.encode(list(c.args), grad=True),
+                           "kwargs": encoder.encode(dict(c.kwargs), grad=True)}
                           for c in cases]}
+    document["objects"] = encoder.__dict__.get("objects", [])
     write_payload(folder, Encoded(document), encoder)
 
 
@@ -180,17 +214,23 @@ def finish_plans(plans: Path, listing: dict | None = None) -> None:
 
 def read_plan(folder: Path) -> tuple[list[str], list[Case]]:
     """(forbidden names, cases) of a plan; in the sandbox, each read gives fresh input tensors (shared ones once)."""
+    from book.probes import plan_decoder_hook
+
     wait_for_plans(Path(folder).parent)
     document = Decoder(folder)
     value = document.document()
     forbidden = [str(n) for n in value.get("forbidden", [])]
     document.shared = [document.decode(t) for t in value.get("shared", [])]
+    document.hook, document.objects_raw = plan_decoder_hook, list(value.get("objects", []))
     cases = []
     for spec in value["cases"]:
         args = document.decode(spec["args"])
         kwargs = document.decode(spec["kwargs"])
+        result_of = spec.get("result_of")
         cases.append(Case(*args, answer=int(spec["answer"]), backward=bool(spec["backward"]),
-                          no_grad=bool(spec.get("no_grad")), **kwargs))
+                          no_grad=bool(spec.get("no_grad")), iterate=bool(spec.get("iterate")),
+                          result_of=result_of if type(result_of) is int else None,
+                          driver=str(spec["driver"]) if spec.get("driver") else None, **kwargs))
     return forbidden, cases
 
 
@@ -247,8 +287,11 @@ def record(question, answers: tuple) -> None:
     plans, records = os.environ.get(PLANS_ENV), os.environ.get(RECORDS_ENV)
     if not plans or not records:
         raise RuntimeError("not grading: the grader sets COURSE_GRADING_PLANS and COURSE_GRADING_RECORDS")
+    from book.probes import record_encoder_hook
+
     forbidden, cases = read_plan(Path(plans) / question.id)
     encoder = Encoder()
+    encoder.hook = record_encoder_hook  # objects given to the calls: their state afterwards; models returned
     entry = {"question": question.id, "answers": [], "calls": []}
     for answer in answers:
         if isinstance(answer, Blank):
@@ -260,8 +303,9 @@ def record(question, answers: tuple) -> None:
         else:
             entry["answers"].append(encoder.encode(answer))
     if not any(isinstance(a, Blank) for a in answers):
+        results: dict = {}
         for i, case in enumerate(cases):
-            entry["calls"].append(_record_call(i, case, answers, set(forbidden), encoder, torch))
+            entry["calls"].append(_record_call(i, case, answers, set(forbidden), encoder, torch, results))
     write_payload(Path(records) / question.id, Encoded(entry), encoder)
 
 
@@ -284,21 +328,96 @@ def describe_module(module, encoder: Encoder) -> dict:
                              module.named_modules()), [])[:1000]]}
 
 
-def _record_call(i: int, case: Case, answers, forbidden: set[str], encoder: Encoder, torch) -> dict:
+MAX_ITERATED = 50  # items of an iterator a case with ``iterate`` lists (a record holds at most 512 arrays)
+
+
+def _resolve(dotted: str):
+    """The function or class named ``module.name`` (``torch.utils.data.dataloader.DataLoader``), or None where
+    it does not exist (a module the sandbox leaves out)."""
+    import importlib
+
+    parts = dotted.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        try:
+            target = importlib.import_module(".".join(parts[:cut]))
+        except Exception:
+            continue
+        for name in parts[cut:]:
+            target = getattr(target, name, None)
+        return target
+    return None
+
+
+class _watch_python:
+    """Notes calls of the Python functions (and classes: their ``__init__``) that ``names`` gives as dotted
+    paths (``book.data.to_float``), by their code objects, so that aliases and wrappers are caught too (as
+    :func:`book.checks.common.forbidden_calls` does in self-study)."""
+
+    def __init__(self, names: set[str], called: list[str]):
+        self.codes = {}
+        for dotted in sorted(n for n in names if "." in n):
+            target = _resolve(dotted)
+            fn = getattr(target, "__init__", None) if isinstance(target, type) else target
+            code = getattr(fn, "__code__", None)
+            if code is not None:
+                self.codes[code] = dotted
+        self.called, self.previous = called, None
+
+    def __enter__(self):
+        import sys
+
+        if self.codes:
+            self.previous = sys.getprofile()
+
+            def watch(frame, event, arg):
+                if event == "call" and frame.f_code in self.codes:
+                    self.called.append(self.codes[frame.f_code])
+
+            sys.setprofile(watch)
+        return self
+
+    def __exit__(self, *exc):
+        import sys
+
+        if self.codes:
+            sys.setprofile(self.previous)
+        return False
+
+
+def _target(case: Case, answers, results: dict):
+    """What a case calls: an answer, what an earlier case returned, or a driver given the answers."""
+    if case.driver is not None:
+        driver = find_driver(case.driver)
+        return None if driver is None else (lambda *args, **kwargs: driver(*answers, *args, **kwargs))
+    if case.result_of is not None:
+        return results.get(case.result_of)
+    return answers[case.answer] if case.answer < len(answers) else None
+
+
+def _record_call(i: int, case: Case, answers, forbidden: set[str], encoder: Encoder, torch,
+                 results: dict | None = None) -> dict:
+    import itertools
+
     call: dict = {"case": i}
-    fn = answers[case.answer] if case.answer < len(answers) else None
+    results = {} if results is None else results
+    fn = _target(case, answers, results)
     if not callable(fn):
         call["status"] = "not-callable"
         return call
     called: list[str] = []
+    rng_before = torch.random.get_rng_state()
     try:
-        with _watch(forbidden, called), torch.no_grad() if case.no_grad else _nothing():
+        with _watch(forbidden, called), _watch_python(forbidden, called), \
+                torch.no_grad() if case.no_grad else _nothing():
             out = fn(*case.args, **case.kwargs)
+            if case.iterate:
+                out = list(itertools.islice(iter(out), MAX_ITERATED))
     except KeyboardInterrupt:
         raise
     except BaseException as exc:  # SystemExit included: the learner's code must not end the check quietly
         call.update(status="raised", raised=_describe_exception(exc))
     else:
+        results[i] = out
         call.update(status="returned", result=encoder.encode(out))
         if case.backward and isinstance(out, torch.Tensor) and out.requires_grad:
             try:
@@ -308,9 +427,34 @@ def _record_call(i: int, case: Case, answers, forbidden: set[str], encoder: Enco
             except BaseException as exc:
                 call["backward_raised"] = _describe_exception(exc)
     call["forbidden"] = sorted(set(called))
+    call["rng_changed"] = not torch.equal(rng_before, torch.random.get_rng_state())  # the global generator
     call["args"] = encoder.encode(list(case.args), grad=True)
     call["kwargs"] = encoder.encode(dict(case.kwargs), grad=True)
     return call
+
+
+def drive(case: Case, *answers):
+    """Run a case with a ``driver`` (see :class:`Case`) on the answers: in self-study, the driver itself; in the
+    judge, what the sandbox recorded for it (the checker calls this instead of the driver)."""
+    if case.recorded is not None:
+        return case.recorded()
+    driver = find_driver(case.driver)
+    if driver is None:
+        raise ProtocolError(f"no driver {case.driver!r}")
+    return driver(*answers, *case.args, **case.kwargs)
+
+
+def find_driver(name: str):
+    """The driver a case names: ``book.probes.DRIVERS[name]``, or a function of the course package named by its
+    dotted path (``book.drivers_ex06_08.train_target``: drivers that only one exercise uses); None otherwise."""
+    from book.probes import DRIVERS
+
+    if name in DRIVERS:
+        return DRIVERS[name]
+    if name.startswith("book.") and all(part.isidentifier() for part in name.split(".")):
+        found = _resolve(name)
+        return found if callable(found) and getattr(found, "__module__", "") == name.rpartition(".")[0] else None
+    return None
 
 
 def _planned_by_grader(generator):

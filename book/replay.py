@@ -98,21 +98,28 @@ class ReplayBook:
     calls: dict[int, dict]
     used: set[int] = field(default_factory=set)
 
-    def serve(self, index: int, name: str, args: tuple, kwargs: dict):
-        import torch
-
+    def serve(self, index: int, name: str, args: tuple, kwargs: dict, result_of: int | None = None):
         matches = [i for i, c in enumerate(self.cases)
-                   if c.answer == index and _same(list(c.args), list(args)) and _same(dict(c.kwargs), kwargs)]
+                   if c.driver is None and c.result_of == result_of and (result_of is not None or c.answer == index)
+                   and _same(list(c.args), list(args)) and _same(dict(c.kwargs), kwargs)]
         if not matches:
             raise ProtocolError(f"the checker called `{name}` on an input its cases() did not plan "
                                 f"({len(args)} arguments); add that call to cases()")
         i = next((m for m in matches if m not in self.used), matches[-1])
+        return self.serve_case(i, name, args, kwargs)
+
+    def serve_case(self, i: int, name: str, args: tuple, kwargs: dict):
+        """What the learner's code did in planned call ``i``, re-enacted on the checker's own inputs."""
+        import torch
+
         self.used.add(i)
         call = self.calls.get(i)
         if call is None:
             raise NoRecord(f"nothing was recorded for call {i + 1} of `{name}`")
         case = self.cases[i]
         backward_grads = self._apply_after(call, args, kwargs, backward=case.backward)
+        if call.get("rng_changed"):
+            torch.rand(1)  # the learner's code drew from (or re-seeded) PyTorch's global generator: so does this
         if call.get("forbidden"):
             _forbidden(name, str(call["forbidden"][0]))
         status = call.get("status")
@@ -123,6 +130,8 @@ class ReplayBook:
         if status != "returned":
             raise PayloadError("a call with an unknown status")
         result = call.get("result")
+        if isinstance(result, RecordedModule):  # a model the learner's function built: calls of it are cases too
+            return ReplayModule(self, -1, result.state, result_of=i)
         if case.backward and isinstance(result, torch.Tensor) and result.requires_grad and "backward_raised" \
                 not in call:
             inputs = [a for a in args if isinstance(a, torch.Tensor) and a.requires_grad]
@@ -156,17 +165,84 @@ class ReplayBook:
                         mine.grad = grad.detach().to(mine.dtype) if isinstance(grad, torch.Tensor) \
                             and grad.shape == mine.shape else None
             grads.append(grad if isinstance(grad, torch.Tensor) else None)
+            if not isinstance(mine, torch.Tensor):
+                _apply_state(mine, recorded)
         return grads
+
+
+def _apply_state(mine, recorded, depth: int = 0) -> None:
+    """Put the recorded after-call state of an argument that is not a tensor into the checker's own object:
+    tensors inside lists, tuples and dicts, a model's mode and parameters, a probe's state (book.probes)."""
+    import torch
+
+    from book.probes import Probe
+
+    if depth > 8:
+        return
+    if isinstance(mine, torch.Tensor):
+        if isinstance(recorded, torch.Tensor):
+            with torch.no_grad():
+                if recorded.shape == mine.shape and recorded.dtype == mine.dtype:
+                    mine.copy_(recorded.detach())
+            if mine.is_leaf and mine.is_floating_point():
+                mine.requires_grad_(bool(recorded.requires_grad))
+                grad = recorded.grad
+                mine.grad = grad.detach().to(mine.dtype) if isinstance(grad, torch.Tensor) \
+                    and grad.shape == mine.shape else None
+    elif type(mine) in (list, tuple) and type(recorded) in (list, tuple):
+        for m, r in zip(mine, recorded):
+            _apply_state(m, r, depth + 1)
+    elif type(mine) is dict and type(recorded) is dict:
+        for k, m in mine.items():
+            if k in recorded:
+                _apply_state(m, recorded[k], depth + 1)
+    elif isinstance(mine, torch.nn.Module) and isinstance(recorded, RecordedModule):
+        params = dict(recorded.state["parameters"] + recorded.state["buffers"])
+        with torch.no_grad():
+            for n, t in list(mine.named_parameters()) + list(mine.named_buffers()):
+                r = params.get(n)
+                if isinstance(r, torch.Tensor) and r.shape == t.shape:
+                    t.copy_(r.detach().to(t.dtype))
+        modes = {n: training for n, _, _, training in recorded.state["modules"]}
+        for n, m in mine.named_modules():
+            if n in modes:
+                m.training = modes[n]
+    elif isinstance(mine, Probe) and isinstance(recorded, ProbeState) and recorded.kind == mine.kind:
+        mine.apply_state(recorded.state)
+
+
+@dataclass
+class RecordedModule:
+    """A model as recorded (its class, mode, parameters, buffers and submodules), validated."""
+
+    state: dict
+
+
+@dataclass
+class ProbeState:
+    """The recorded state of a :class:`book.probes.Probe` after a call (untrusted: the probe checks it)."""
+
+    kind: str
+    state: dict
+
+
+def _record_hook(decoder: Decoder, obj: dict, depth: int):
+    if obj.get("$") == "module":
+        return RecordedModule(_module_state(decoder, obj.get("state")))
+    if obj.get("$") == "probe":
+        state = decoder.decode(obj.get("state"), depth + 1)
+        return ProbeState(str(obj.get("kind"))[:40], state if isinstance(state, dict) else {})
+    raise PayloadError("a record holds no references")
 
 
 class Replay:
     """Stands for the learner's function in the judge: each call is served from the record."""
 
-    def __init__(self, book: ReplayBook, index: int, name: str):
-        self._book, self._index, self.__name__ = book, index, name
+    def __init__(self, book: ReplayBook, index: int, name: str, result_of: int | None = None):
+        self._book, self._index, self.__name__, self._result_of = book, index, name, result_of
 
     def __call__(self, *args, **kwargs):
-        return self._book.serve(self._index, self.__name__, args, kwargs)
+        return self._book.serve(self._index, self.__name__, args, kwargs, result_of=self._result_of)
 
     def __repr__(self) -> str:
         return f"<function {self.__name__}>"
@@ -186,6 +262,7 @@ BLANK = object()
 def read_record(folder: Path, n_cases: int) -> Recorded:
     """The record in ``folder`` (untrusted data): validated, with every call keyed by its planned case."""
     decoder = Decoder(folder)
+    decoder.hook = _record_hook
     raw = decoder.document()
     if not isinstance(raw, dict) or not isinstance(raw.get("answers"), list) or not isinstance(raw.get("calls"),
                                                                                               list):
@@ -209,7 +286,8 @@ def read_record(folder: Path, n_cases: int) -> Recorded:
         forbidden = c.get("forbidden", [])
         if not isinstance(forbidden, list) or not all(isinstance(n, str) for n in forbidden):
             raise PayloadError("malformed forbidden calls")
-        call = {"status": c.get("status"), "forbidden": [n[:100] for n in forbidden[:20]]}
+        call = {"status": c.get("status"), "forbidden": [n[:100] for n in forbidden[:20]],
+                "rng_changed": c.get("rng_changed") is True}
         if "result" in c:
             call["result"] = decoder.decode(c["result"])
         for key in ("raised", "backward_raised"):
@@ -270,8 +348,8 @@ class ReplayModule(Replay):
     its class name, ``training``, parameters, buffers and submodules are the recorded ones. Checkers read them
     by name (``type(m).__name__ == "Softmax"``), not with ``isinstance``: these are not torch modules."""
 
-    def __init__(self, book: "ReplayBook", index: int, state: dict):
-        super().__init__(book, index, state["class"])
+    def __init__(self, book: "ReplayBook", index: int, state: dict, result_of: int | None = None):
+        super().__init__(book, index, state["class"], result_of=result_of)
         name = "".join(c for c in state["class"] if c.isalnum() or c == "_") or "Module"
         self.__class__ = type(name, (ReplayModule,), {})  # type(net).__name__ reads as in self-study
         self.training = state["training"]
@@ -307,6 +385,9 @@ def answers_for_judge(recorded: Recorded, cases: list[Case], names: list[str] | 
     """The answers to give the checker: Replay stand-ins for functions, decoded values otherwise; None when an
     answer was left blank."""
     book = ReplayBook(cases, recorded.calls)
+    for i, case in enumerate(cases):
+        if case.driver is not None:
+            case.recorded = (lambda i=i, case=case: book.serve_case(i, case.driver, case.args, case.kwargs))
     out = []
     for i, answer in enumerate(recorded.answers):
         if answer is BLANK:

@@ -1,17 +1,22 @@
 """Checks of exercise 03: the data -- from uint8 images to model inputs, class counts, standardisation with
 training statistics only, and a seeded minibatch iterator written without torch's DataLoader.
 
-Each checker has two halves: ``run_*`` calls the learner's code on the check's inputs and hands back what it
-returned (plain tensors and numbers), and ``judge_*`` compares that with the reference computed here. Only the
-``run_*`` half executes learner code; the inputs are built from a ``seed`` (0 in a learner's notebook).
+Each checker has two halves: ``run_*`` calls the learner's code on the question's cases and hands back what it
+returned (plain tensors and numbers), and ``judge_*`` compares that with the reference computed here. The cases
+come from ``*_cases(rng)``: drawn from ``rng``, fresh for every class grading, in which the checkers run in the
+grader's process on what the learner's code returned and did to its inputs (:mod:`book.protocol`).
 """
 
 from __future__ import annotations
 
+import itertools
+
 import torch
+from torch.overrides import TorchFunctionMode
 
 from book.checks.common import (call, callable_answer, expect_close, expect_error, expect_tensor,
                                 expect_unchanged, forbidden_calls, raises, show)
+from book.protocol import MAX_ITERATED, Case
 from book.questions import Incorrect, Question
 
 EXERCISE = "03_data"
@@ -19,31 +24,85 @@ TITLE = "The data: tensors, scaling, class counts, standardisation, minibatches"
 PASS_MARK = 0.6
 
 
-def uint8_images(n: int, seed: int, high: int = 256) -> torch.Tensor:
+def qualified(f) -> str:
+    return f"{f.__module__}.{f.__qualname__}"
+
+
+class forbidden_functions(TorchFunctionMode):
+    """``with forbidden_functions([to_float], name, instead):`` -- the answer is incorrect if the block calls one
+    of these course or library functions (:func:`book.checks.common.forbidden_calls`, same message). It is also
+    a function mode holding their dotted names, through which the grader's replay reports a call that the
+    sandbox recorded (``forbidden=`` of the question lists the same names)."""
+
+    def __init__(self, functions, name: str, instead: str):
+        super().__init__()
+        self.functions, self.name, self.instead = list(functions), name, instead
+        self.names = {qualified(f) for f in self.functions}
+        self.hit = None
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        called = getattr(func, "__name__", "")
+        if called in self.names:  # only the replay of a recorded call passes such a name
+            self.hit = called
+            raise Incorrect(f"`{self.name}` calls {called}: {self.instead}")
+        return func(*args, **(kwargs or {}))
+
+    def __enter__(self):
+        self._watch = forbidden_calls(self.functions, self.name, self.instead)
+        self._watch.__enter__()
+        return super().__enter__()
+
+    def __exit__(self, *exc):
+        super().__exit__(*exc)
+        self._watch.__exit__(*exc)  # raises Incorrect for a call it saw
+        if self.hit and exc[0] is None:  # the replay's Incorrect was caught inside the block: it still counts
+            raise Incorrect(f"`{self.name}` calls {self.hit}: {self.instead}")
+        return False
+
+
+def borrowed_loaders():
+    from torch.utils.data import DataLoader
+
+    from book.data import FastLoader, standard_loader
+
+    return [DataLoader, FastLoader, standard_loader]
+
+
+def borrowed_conversion():
+    from book.data import to_float
+
+    return [to_float]
+
+
+def uint8_images(n: int, rng: torch.Generator, high: int = 256) -> torch.Tensor:
     """``n`` random 28x28 uint8 images with pixel values in [0, high) -- mostly background, like the real ones."""
-    g = torch.Generator().manual_seed(seed)
-    images = torch.randint(0, high, (n, 28, 28), generator=g, dtype=torch.uint8)
-    background = torch.rand(n, 28, 28, generator=g) < 0.5
+    images = torch.randint(0, high, (n, 28, 28), generator=rng, dtype=torch.uint8)
+    background = torch.rand(n, 28, 28, generator=rng) < 0.5
     return images.masked_fill(background, 0)
 
 
 # --- q1: from uint8 images to float inputs in [0, 1] --------------------------------------------------------
 
-def run_to_inputs(to_inputs, seed: int = 0) -> dict:
-    from book.data import to_float
+def to_inputs_cases(rng):
+    images = uint8_images(5, rng)
+    images[0, 0, :3] = torch.tensor([0, 128, 255], dtype=torch.uint8)  # both ends of the range, and the middle
+    dim = uint8_images(3, rng, high=201)  # a batch whose brightest pixel is 200, not 255
+    dim[0, 0, 0] = 200
+    return [Case(images), Case(dim), Case(images.float() / 255)]
 
+
+def run_to_inputs(to_inputs, cases) -> dict:
     name = "to_inputs"
     callable_answer(to_inputs, name)
-    images = uint8_images(5, seed)
-    images[0, 0, :3] = torch.tensor([0, 128, 255], dtype=torch.uint8)  # both ends of the range, and the middle
-    dim = uint8_images(3, seed + 1, high=201)  # a batch whose brightest pixel is 200, not 255
+    (images,), (dim,), (scaled,) = (c.args for c in cases)
     out = {"images": images, "dim": dim}
-    for key, batch in (("images", images), ("dim", dim)):
-        given = batch.clone()
-        with forbidden_calls([to_float], name, "this question asks you to write the conversion yourself"):
+    instead = "this question asks you to write the conversion yourself"
+    with forbidden_functions(borrowed_conversion(), name, instead):
+        for key, batch in (("images", images), ("dim", dim)):
+            given = batch.clone()
             out[f"{key}_out"] = call(to_inputs, given, name=name, on=f"{len(batch)} uint8 images")
-        out[f"{key}_after"] = given
-    out["float_input"] = raises(to_inputs, (images.float() / 255,), name)
+            out[f"{key}_after"] = given
+        out["float_input"] = raises(to_inputs, (scaled.clone(),), name)
     return out
 
 
@@ -80,28 +139,32 @@ def judge_to_inputs(out: dict) -> None:
                  "says uint8 images were expected", error="a TypeError")
 
 
-def check_to_inputs(to_inputs, seed: int = 0) -> None:
+def check_to_inputs(to_inputs, cases) -> None:
     """q1: uint8 (N, 28, 28) -> float32 (N, 1, 28, 28) in [0, 1] (divided by 255); any other dtype is an
     error; the input is left alone; written, not borrowed from book.data.to_float."""
-    judge_to_inputs(run_to_inputs(to_inputs, seed))
+    judge_to_inputs(run_to_inputs(to_inputs, cases))
 
 
 # --- q2: how many of each class ------------------------------------------------------------------------------
 
-def run_class_counts(class_counts, seed: int = 0) -> dict:
+def class_counts_cases(rng):
+    return [Case(torch.tensor([2, 0, 2, 1, 2]), 4), Case(torch.randint(0, 9, (1000,), generator=rng), 10),
+            Case(torch.randint(0, 3, (50,), generator=rng), 3),
+            Case(torch.tensor([0, 1, 4]), 4), Case(torch.tensor([0, -1, 2]), 4)]
+
+
+def run_class_counts(class_counts, cases) -> dict:
     name = "class_counts"
     callable_answer(class_counts, name)
-    g = torch.Generator().manual_seed(seed)
     out = {"cases": []}
-    cases = [(torch.tensor([2, 0, 2, 1, 2]), 4, "labels [2, 0, 2, 1, 2] with num_classes=4 (class 3 never occurs)"),
-             (torch.randint(0, 9, (1000,), generator=g), 10, "1,000 random labels 0..8 with num_classes=10"),
-             (torch.randint(0, 3, (50,), generator=g), 3, "50 random labels with num_classes=3")]
-    for labels, k, on in cases:
+    described = ["labels [2, 0, 2, 1, 2] with num_classes=4 (class 3 never occurs)",
+                 "1,000 random labels 0..8 with num_classes=10", "50 random labels with num_classes=3"]
+    for (labels, k), on in zip((c.args for c in cases[:3]), described):
         given = labels.clone()
         got = call(class_counts, given, k, name=name, on=on)
         out["cases"].append((labels, k, on, got, given))
-    out["too_large"] = raises(class_counts, (torch.tensor([0, 1, 4]), 4), name)
-    out["negative"] = raises(class_counts, (torch.tensor([0, -1, 2]), 4), name)
+    out["too_large"] = raises(class_counts, cases[3].args, name)
+    out["negative"] = raises(class_counts, cases[4].args, name)
     return out
 
 
@@ -130,20 +193,24 @@ def judge_class_counts(out: dict) -> None:
                      "would hide it", error="a ValueError")
 
 
-def check_class_counts(class_counts, seed: int = 0) -> None:
+def check_class_counts(class_counts, cases) -> None:
     """q2: the number of examples of each class 0..num_classes-1 (0 for absent classes), an integer tensor; a
     ValueError for labels outside that range."""
-    judge_class_counts(run_class_counts(class_counts, seed))
+    judge_class_counts(run_class_counts(class_counts, cases))
 
 
 # --- q3: standardise with the training statistics ------------------------------------------------------------
 
-def run_standardise(standardise, seed: int = 0) -> dict:
+def standardise_cases(rng):
+    train = torch.rand(40, 1, 28, 28, generator=rng) ** 2  # skewed like real pixels
+    test = 0.3 + 0.5 * torch.rand(10, 1, 28, 28, generator=rng)  # other statistics, so that a leak shows
+    return [Case(train, test), Case(train.clone(), test[:3].clone())]
+
+
+def run_standardise(standardise, cases) -> dict:
     name = "standardise"
     callable_answer(standardise, name)
-    g = torch.Generator().manual_seed(seed)
-    train = torch.rand(40, 1, 28, 28, generator=g) ** 2  # skewed like real pixels
-    test = 0.3 + 0.5 * torch.rand(10, 1, 28, 28, generator=g)  # other statistics, so that a leak shows
+    train, test = cases[0].args
     on = "40 training and 10 test images (float, in [0, 1])"
     train_in, test_in = train.clone(), test.clone()
     got = call(standardise, train_in, test_in, name=name, on=on)
@@ -201,31 +268,41 @@ def judge_standardise(out: dict) -> None:
                         "image's inputs must depend on the training images (and itself) only")
 
 
-def check_standardise(standardise, seed: int = 0) -> None:
+def check_standardise(standardise, cases) -> None:
     """q3: (x - mu) / sigma for training and test images, with mu and sigma of all training pixels only."""
-    judge_standardise(run_standardise(standardise, seed))
+    judge_standardise(run_standardise(standardise, cases))
 
 
 # --- q4: a seeded minibatch iterator -------------------------------------------------------------------------
 
-def run_minibatches(minibatches, seed: int = 0) -> dict:
-    from torch.utils.data import DataLoader
+RUNS = ("first", "again", "other", "big")  # the calls of q4, in order
 
-    from book.data import FastLoader, standard_loader
 
-    name = "minibatches"
-    callable_answer(minibatches, name)
+def minibatches_cases(rng):
     n = 10
     X = torch.arange(2 * n, dtype=torch.float32).reshape(n, 2)  # row i is [2i, 2i + 1]: it names its example
     y = torch.arange(n)
+    seed = int(torch.randint(0, 10_000, (1,), generator=rng))
+    return [Case(X.clone(), y.clone(), batch_size, s, iterate=True)
+            for batch_size, s in ((4, seed), (4, seed), (4, seed + 1), (32, seed))]
+
+
+def run_minibatches(minibatches, cases) -> dict:
+    name = "minibatches"
+    callable_answer(minibatches, name)
+    X, y, _, seed = cases[0].args
+    n = len(y)
     out = {"n": n, "X": X, "y": y, "seed": seed, "runs": {}}
     rng_before = torch.random.get_rng_state()
-    borrowed = [DataLoader, FastLoader, standard_loader]
-    for key, batch_size, s in (("first", 4, seed), ("again", 4, seed), ("other", 4, seed + 1), ("big", 32, seed)):
+    for key, case in zip(RUNS, cases):
+        _, _, batch_size, s = case.args
         on = f"{n} examples, batch_size={batch_size}, seed={s}"
         X_in, y_in = X.clone(), y.clone()
-        with forbidden_calls(borrowed, name, "write the iterator yourself, from a permutation of the indices"):
-            batches = call(lambda: list(call(minibatches, X_in, y_in, batch_size, s, name=name, on=on)),
+        with forbidden_functions(borrowed_loaders(), name,
+                                 "write the iterator yourself, from a permutation of the indices"):
+            # at most MAX_ITERATED batches, as the grader's recording lists them: an endless generator ends here
+            batches = call(lambda: list(itertools.islice(iter(call(minibatches, X_in, y_in, batch_size, s,
+                                                                   name=name, on=on)), MAX_ITERATED)),
                            name=name, on=on)
         out["runs"][key] = (on, batch_size, batches, X_in, y_in)
     out["global_rng_changed"] = not torch.equal(rng_before, torch.random.get_rng_state())
@@ -279,29 +356,35 @@ def judge_minibatches(out: dict) -> None:
                         "random initialisation (or dropout) and vice versa")
 
 
-def check_minibatches(minibatches, seed: int = 0) -> None:
+def check_minibatches(minibatches, cases) -> None:
     """q4: one pass over (X, y) in shuffled batches of batch_size (last one smaller), every example once, rows
     and labels kept together, the order fixed by the seed through a generator of its own; no DataLoader."""
-    judge_minibatches(run_minibatches(minibatches, seed))
+    judge_minibatches(run_minibatches(minibatches, cases))
 
 
-q1 = Question(EXERCISE, "q1", "From bytes to inputs in [0, 1]", 2, check_to_inputs, hints=[
+FORBIDDEN_Q1 = tuple(sorted(qualified(f) for f in borrowed_conversion()))
+FORBIDDEN_Q4 = tuple(sorted(qualified(f) for f in borrowed_loaders()))
+
+q1 = Question(EXERCISE, "q1", "From bytes to inputs in [0, 1]", 2, check_to_inputs, cases=to_inputs_cases,
+              forbidden=FORBIDDEN_Q1, hints=[
     "Three steps: convert to float32 (images.float()), divide by 255, add the channel dimension "
     "(unsqueeze(1)). Check the dtype first.",
     "if images.dtype != torch.uint8: raise TypeError(f\"expected uint8 images, got {images.dtype}\"); then "
     "return images.float().div(255).unsqueeze(1).",
 ])
-q2 = Question(EXERCISE, "q2", "How many of each class", 2, check_class_counts, hints=[
+q2 = Question(EXERCISE, "q2", "How many of each class", 2, check_class_counts, cases=class_counts_cases, hints=[
     "torch.bincount counts the occurrences of each value; its minlength argument makes room for classes that "
     "never occur.",
     "First check labels.min() >= 0 and labels.max() < num_classes (raise ValueError otherwise), then return "
     "torch.bincount(labels, minlength=num_classes).",
 ])
-q3 = Question(EXERCISE, "q3", "Standardise with training statistics", 2, check_standardise, hints=[
+q3 = Question(EXERCISE, "q3", "Standardise with training statistics", 2, check_standardise,
+              cases=standardise_cases, hints=[
     "One mean and one standard deviation, over every pixel of the training images: train.mean(), train.std().",
     "Return (train - mu) / sigma, (test - mu) / sigma, with mu and sigma from the training images for both.",
 ])
-q4 = Question(EXERCISE, "q4", "A seeded minibatch iterator", 3, check_minibatches, hints=[
+q4 = Question(EXERCISE, "q4", "A seeded minibatch iterator", 3, check_minibatches, cases=minibatches_cases,
+              forbidden=FORBIDDEN_Q4, hints=[
     "g = torch.Generator().manual_seed(seed); order = torch.randperm(len(y), generator=g) shuffles the indices "
     "without touching PyTorch's global generator.",
     "for start in range(0, len(y), batch_size): idx = order[start:start + batch_size]; yield X[idx], y[idx]",

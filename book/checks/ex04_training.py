@@ -1,11 +1,15 @@
 """Checks of exercise 04: training softmax regression from scratch -- accuracy, evaluation, SGD, one epoch, and
 a target accuracy on images the notebook never looks at, within a budget of SGD steps.
 
-q5 is scored on the 10,000 Fashion-MNIST test images, which nothing in the notebook touches: the learner chooses
-the settings on the validation images the notebook holds back from the training images. Its checker has two
-halves: ``run_target`` trains with the learner's ``train_epoch`` (the only learner code it runs) and hands back
-the weights; ``judge_target`` scores them on the test images. ``seed`` draws the initial weights and the order of
-the batches (0 in a learner's notebook).
+Each question's inputs come from its ``*_cases(rng)`` function, drawn from ``rng``: fresh for every class grading,
+in which the checkers below run in the grader's process on what the learner's code returned and did to its inputs
+(:mod:`book.protocol`). q5 is scored on the 10,000 Fashion-MNIST test images, which nothing in the notebook
+touches: the learner chooses the settings on the validation images the notebook holds back from the training
+images. Its training runs where the learner's code runs, in a trusted driver
+(:func:`book.probes.train_linear_sgd`: one call of the learner's ``train_epoch`` per learning rate, from initial
+weights and a batch order drawn from the case's seed); the checker compares the weights it hands back with the
+same run of the model answer's epoch (so a record cannot bring weights trained otherwise, or for longer), then
+scores them on the test images, whose labels only the checker holds.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ import math
 import torch
 import torch.nn.functional as F
 
-from book.checks.common import RecordingNet, as_number, call, callable_answer, expect_close, show, uneven_batches
+from book.checks.common import as_number, call, callable_answer, expect_close, show, uneven_batches
+from book.probes import LinearModel, RecordingNet, train_linear_sgd
+from book.protocol import Case, drive
 from book.questions import Incorrect, Question
 
 EXERCISE = "04_training"
@@ -27,11 +33,16 @@ MAX_STEPS = 800  # SGD steps: epochs x batches per epoch
 VAL_SIZE, SPLIT_SEED = 10_000, 0  # the notebook's validation split of the 60,000 training images
 
 
-def check_accuracy(accuracy):
+def accuracy_cases(rng):
+    y_hat = torch.tensor([[0.1, 0.7, 0.2], [0.8, 0.1, 0.1], [0.3, 0.3, 0.4], [2.0, -1.0, 0.5], [0.2, 0.5, 0.3]])
+    return [Case(y_hat, torch.tensor([1, 2, 2, 1, 0]))] + [
+        Case(torch.randn(n, 10, generator=rng), torch.randint(0, 10, (n,), generator=rng)) for n in (1, 1000)]
+
+
+def check_accuracy(accuracy, cases):
     """q1: the fraction of rows whose largest entry is at the label, as a Python float."""
     name = "accuracy"
-    y_hat = torch.tensor([[0.1, 0.7, 0.2], [0.8, 0.1, 0.1], [0.3, 0.3, 0.4], [2.0, -1.0, 0.5], [0.2, 0.5, 0.3]])
-    y = torch.tensor([1, 2, 2, 1, 0])
+    y_hat, y = cases[0].args
     on = f"y_hat {show(y_hat)} and y = {y.tolist()}"
     got = as_number(call(accuracy, y_hat, y, name=name, on=on), name, on)
     if abs(got - 2) < 1e-6:
@@ -39,9 +50,8 @@ def check_accuracy(accuracy):
                         "rows that are right (between 0 and 1)")
     if abs(got - 0.4) > 1e-6:
         raise Incorrect(f"on {on}, `{name}` returned {got:.4g}, expected 0.4 (2 of the 5 rows are right)")
-    for n in (1, 1000):
-        y_hat = torch.randn(n, 10, generator=torch.Generator().manual_seed(n))
-        y = torch.randint(0, 10, (n,), generator=torch.Generator().manual_seed(n + 1))
+    for y_hat, y in (c.args for c in cases[1:]):
+        n = len(y)
         on = f"{n} random rows of 10 logits"
         got = as_number(call(accuracy, y_hat, y, name=name, on=on), name, on)
         want = (y_hat.argmax(dim=1) == y).double().mean().item()
@@ -49,11 +59,16 @@ def check_accuracy(accuracy):
             raise Incorrect(f"on {on}, `{name}` returned {got:.4g}, expected {want:.4g}")
 
 
-def check_evaluate_accuracy(evaluate_accuracy):
+def evaluate_accuracy_cases(rng):
+    X, y = torch.randn(11, 2, generator=rng) * 2, torch.randint(0, 3, (11,), generator=rng)
+    return [Case(RecordingNet(), uneven_batches()),
+            Case(RecordingNet(), [(X[0:5], y[0:5]), (X[5:10], y[5:10]), (X[10:], y[10:])])]
+
+
+def check_evaluate_accuracy(evaluate_accuracy, cases):
     """q2: accuracy over all examples of an iterable of batches (weighted by batch size), without a graph."""
     name = "evaluate_accuracy"
-    batches = uneven_batches()
-    net = RecordingNet()
+    net, batches = cases[0].args
     on = "3 batches of 4, 4 and 2 examples"
     got = as_number(call(evaluate_accuracy, net, batches, name=name, on=on), name, on)
     with torch.no_grad():
@@ -71,18 +86,28 @@ def check_evaluate_accuracy(evaluate_accuracy):
     if net.grad_enabled:
         raise Incorrect(f"`{name}` called `net` with gradient tracking on: evaluation builds no graph, so "
                         "run the loop inside torch.no_grad()")
+    net, batches = cases[1].args
+    on = "3 random batches of 5, 5 and 1 examples"
+    got = as_number(call(evaluate_accuracy, net, batches, name=name, on=on), name, on)
+    with torch.no_grad():
+        want = torch.cat([((Xb @ net.weight).argmax(dim=1) == yb).double() for Xb, yb in batches]).mean().item()
+    if abs(got - want) > 1e-6:
+        raise Incorrect(f"on {on}, `{name}` returned {got:.4g}, expected {want:.4g}")
 
 
-def check_sgd(sgd):
+def sgd_cases(rng):
+    W = torch.randn(3, 2, generator=rng).requires_grad_()
+    b = torch.randn(2, generator=rng).requires_grad_()
+    W.grad, b.grad = torch.randn(3, 2, generator=rng), torch.randn(2, generator=rng)
+    return [Case([W, b], 0.5, 4)]
+
+
+def check_sgd(sgd, cases):
     """q3: p -= lr * p.grad / batch_size for each parameter, in place, then the gradients zeroed."""
     name = "sgd"
-    g = torch.Generator().manual_seed(0)
-    W = torch.randn(3, 2, generator=g).requires_grad_()
-    b = torch.randn(2, generator=g).requires_grad_()
-    W.grad, b.grad = torch.randn(3, 2, generator=g), torch.randn(2, generator=g)
+    (W, b), lr, batch_size = cases[0].args
     start = [W.detach().clone(), b.detach().clone()]
     grads = [W.grad.clone(), b.grad.clone()]
-    lr, batch_size = 0.5, 4
     on = f"two parameters with lr={lr} and batch_size={batch_size}"
     call(sgd, [W, b], lr, batch_size, name=name, on=on)
     if not (W.is_leaf and b.is_leaf and W.requires_grad and b.requires_grad):
@@ -121,20 +146,20 @@ def train_reference(params, batches, lr, mean_loss=False, zero=True):
     return [W.detach(), b.detach()], total / n
 
 
-def check_train_epoch(train_epoch):
+def train_epoch_cases(rng):
+    X = torch.randn(10, 4, generator=rng)
+    y = torch.randint(0, 3, (10,), generator=rng)
+    batches = [(X[0:4], y[0:4]), (X[4:8], y[4:8]), (X[8:10], y[8:10])]
+    W = (torch.randn(4, 3, generator=rng) * 0.5).requires_grad_()
+    b = torch.zeros(3, requires_grad=True)
+    return [Case(LinearModel(W, b), [W, b], batches, 0.3)]  # the model computes X @ W + b with these W, b
+
+
+def check_train_epoch(train_epoch, cases):
     """q4: one epoch of minibatch SGD on the summed cross-entropy; returns the mean loss per example."""
     name = "train_epoch"
-    g = torch.Generator().manual_seed(0)
-    X = torch.randn(10, 4, generator=g)
-    y = torch.randint(0, 3, (10,), generator=g)
-    batches = [(X[0:4], y[0:4]), (X[4:8], y[4:8]), (X[8:10], y[8:10])]
-    W0, b0 = torch.randn(4, 3, generator=g) * 0.5, torch.zeros(3)
-    W, b = W0.clone().requires_grad_(), b0.clone().requires_grad_()
-
-    def net(X):
-        return X @ W + b
-
-    lr = 0.3
+    net, (W, b), batches, lr = cases[0].args
+    W0, b0 = W.detach().clone(), b.detach().clone()
     on = f"a toy data set (10 examples in batches of 4, 4 and 2) with lr={lr}"
     loss = call(train_epoch, net, [W, b], batches, lr, name=name, on=on)
     (W_want, b_want), loss_want = train_reference([W0, b0], batches, lr)
@@ -195,48 +220,64 @@ def describe(lrs, batch_size) -> str:
     return (f"lrs={list(lrs)}, batch_size={batch_size} ({len(lrs) * steps_per_epoch(batch_size)} steps)")
 
 
-def run_target(lrs, batch_size, train_epoch, seed: int = 0) -> dict:
-    """Train softmax regression from W ~ N(0, 0.01^2), b = 0 with the learner's train_epoch, one epoch per
-    learning rate; hand back the epochs' losses and the final weights."""
-    from book.data import FastLoader
+WEIGHT_TOLERANCE = 0.01  # relative distance from the reference run: rounding differs, SGD does not
 
+
+def reference_epoch(net, params, train_iter, lr):
+    """One epoch as the model answer trains it (the reference run of q5)."""
+    total, seen = 0.0, 0
+    for X, y in train_iter:
+        loss = F.cross_entropy(net(X), y, reduction="sum")
+        loss.backward()
+        with torch.no_grad():
+            for p in params:
+                p -= lr * p.grad / len(y)
+                p.grad.zero_()
+        total += loss.item()
+        seen += len(y)
+    return total / seen
+
+
+def target_cases(rng):
+    seed = int(torch.randint(0, 2 ** 31 - 1, (1,), generator=rng))
+    return [Case(seed, VAL_SIZE, SPLIT_SEED, MAX_STEPS, driver="train_linear_sgd")]
+
+
+def check_target(lrs, batch_size, train_epoch, cases):
+    """q5: softmax regression trained with the learner's train_epoch, one epoch per learning rate of ``lrs``,
+    within MAX_STEPS SGD steps, reaches TARGET_ACC on the 10,000 test images (scored here: the learner's code
+    only hands back the weights)."""
     check_budget(lrs, batch_size)
     callable_answer(train_epoch, "train_epoch")
-    train_images, train_labels, _, _ = training_split()
-    torch.manual_seed(seed)
-    W = torch.normal(0, 0.01, size=(784, 10)).requires_grad_()
-    b = torch.zeros(10, requires_grad=True)
-
-    def net(X):
-        return X.reshape(-1, 784) @ W + b
-
-    train_iter = FastLoader(train_images, train_labels, batch_size=batch_size, seed=seed, device="cpu")
-    losses = []
-    on = f"Fashion-MNIST with {describe(lrs, batch_size)}"
-    for lr in lrs:
-        losses.append(as_number(call(train_epoch, net, [W, b], train_iter, lr, name="train_epoch", on=on),
-                                "train_epoch", on))
-        if not math.isfinite(losses[-1]):
-            break
-    return {"lrs": list(lrs), "batch_size": batch_size, "losses": losses, "W": W.detach().clone(),
-            "b": b.detach().clone()}
-
-
-def judge_target(out: dict) -> str:
-    """Score the trained weights on the test images, which the learner's code never saw."""
-    setting = describe(out["lrs"], out["batch_size"])
-    for epoch, loss in enumerate(out["losses"], 1):
+    setting = describe(lrs, batch_size)
+    on = f"Fashion-MNIST with {setting}"
+    out = call(lambda: drive(cases[0], lrs, batch_size, train_epoch), name="train_epoch", on=on)
+    if not isinstance(out, dict):
+        raise Incorrect(f"with {setting}, the training run handed back nothing to score")
+    losses = [as_number(loss, "train_epoch", on) for loss in list(out.get("losses") or [])[:len(lrs)]]
+    for epoch, loss in enumerate(losses, 1):
         if not math.isfinite(loss):
             raise Incorrect(f"with {setting}, training diverged: the loss of epoch {epoch} is {loss!r}; a smaller "
                             "learning rate helps")
-    _, _, test_images, test_labels = training_split()
-    W, b = out["W"], out["b"]
-    if W.shape != (784, 10) or b.shape != (10,) or not (torch.isfinite(W).all() and torch.isfinite(b).all()):
+    W, b = out.get("W"), out.get("b")
+    if not (isinstance(W, torch.Tensor) and isinstance(b, torch.Tensor) and W.shape == (784, 10)
+            and b.shape == (10,) and W.is_floating_point() and torch.isfinite(W).all() and torch.isfinite(b).all()):
         raise Incorrect(f"with {setting}, the weights after training are not finite numbers of their original "
                         "shapes: did train_epoch replace the parameters?")
+    # the same run with the model answer's epoch: weights that these settings do not give (trained longer, or
+    # elsewhere) are refused, so the budget holds and the record cannot bring weights of its own
+    reference = train_linear_sgd(list(lrs), batch_size, reference_epoch, *cases[0].args)
+    got, want = torch.cat([W.double().flatten(), b.double()]), torch.cat([reference["W"].double().flatten(),
+                                                                          reference["b"].double()])
+    gap = ((got - want).norm() / want.norm()).item()
+    if not gap <= WEIGHT_TOLERANCE:
+        raise Incorrect(f"with {setting}, the weights after training differ by {100 * gap:.2g} % from what "
+                        f"{len(lrs)} epoch{'s' if len(lrs) > 1 else ''} of minibatch SGD with these settings give: "
+                        "train_epoch must take one step of sgd per batch on the summed cross-entropy, as in q4")
+    _, _, test_images, test_labels = training_split()
     with torch.no_grad():
         X_test = test_images.reshape(-1, 784).float().div(255)
-        correct = int(((X_test @ W + b).argmax(dim=1) == test_labels).sum())
+        correct = int(((X_test @ W.float() + b.float()).argmax(dim=1) == test_labels).sum())
     from book.evaluation import accuracy_interval
 
     acc = accuracy_interval(correct, len(test_labels))
@@ -247,35 +288,33 @@ def judge_target(out: dict) -> str:
     return f"Test accuracy {acc} with {setting}."
 
 
-def check_target(lrs, batch_size, train_epoch, seed: int = 0):
-    """q5: softmax regression trained with the learner's train_epoch, one epoch per learning rate of ``lrs``,
-    within MAX_STEPS SGD steps, reaches TARGET_ACC on the 10,000 test images."""
-    return judge_target(run_target(lrs, batch_size, train_epoch, seed))
-
-
-q1 = Question(EXERCISE, "q1", "Accuracy of a batch", 1, check_accuracy, hints=[
+q1 = Question(EXERCISE, "q1", "Accuracy of a batch", 1, check_accuracy,
+              cases=accuracy_cases, hints=[
     "The prediction of a row is the index of its largest entry: y_hat.argmax(dim=1).",
     "Compare the predictions with y, count the matches, divide by the number of rows, and return a Python float "
     "(.item() or float()).",
 ])
-q2 = Question(EXERCISE, "q2", "Accuracy over a data set", 2, check_evaluate_accuracy, hints=[
+q2 = Question(EXERCISE, "q2", "Accuracy over a data set", 2, check_evaluate_accuracy,
+              cases=evaluate_accuracy_cases, hints=[
     "Go through data_iter batch by batch, keeping two running sums: right predictions and examples seen.",
     "Batches can differ in size (the last one is often smaller), so don't average the batches' accuracies. "
     "Run the loop inside `with torch.no_grad():`.",
 ])
-q3 = Question(EXERCISE, "q3", "One step of minibatch SGD", 2, check_sgd, hints=[
+q3 = Question(EXERCISE, "q3", "One step of minibatch SGD", 2, check_sgd,
+              cases=sgd_cases, hints=[
     "For each parameter p: p <- p - lr * p.grad / batch_size, then reset p.grad to zero.",
     "Change each tensor in place (p -= ..., p.grad.zero_()) inside `with torch.no_grad():`, so that p stays the "
     "leaf tensor autograd fills.",
 ])
-q4 = Question(EXERCISE, "q4", "One epoch of training", 2, check_train_epoch, hints=[
+q4 = Question(EXERCISE, "q4", "One epoch of training", 2, check_train_epoch,
+              cases=train_epoch_cases, hints=[
     "For each batch (X, y): logits = net(X); loss = F.cross_entropy(logits, y, reduction='sum'); "
     "loss.backward(); then one step of your sgd.",
     "sgd divides by the batch size, so pass len(y) (the last batch may be smaller). Keep a running sum of the "
     "summed losses (loss.item()) and of len(y); return their ratio.",
 ])
 q5 = Question(EXERCISE, "q5", f"{100 * TARGET_ACC:g} % on unseen images within {MAX_STEPS} SGD steps", 3,
-              check_target, hints=[
+              check_target, cases=target_cases, hints=[
     "Watch the validation accuracy after each epoch: with one learning rate throughout it jumps around, because "
     "every step follows one noisy batch. A large learning rate first and a much smaller one at the end lets the "
     "weights settle.",

@@ -1,42 +1,82 @@
 """Checks of exercise 06: generalisation -- a seeded validation split, the 95 % interval of an accuracy, early
 stopping on validation data, the loss against the error rate, and choosing on validation, reporting on test.
 
-Each checker has two halves: ``run_*`` calls the learner's code on the check's inputs and hands back what it
-returned, and ``judge_*`` compares that with the reference computed here. Only ``run_*`` executes learner code.
+Each question's inputs come from its ``*_cases(rng)`` function: fixed ones that carry the specific messages and
+random ones drawn from ``rng`` (a fresh seed for the split, a fresh count of right answers, a fresh network and
+batches), fresh for every class grading, in which the checkers below run in the grader's process on what the
+learner's code returned (:mod:`book.protocol`). Questions that must see how the learner's code treated its
+arguments (a history it must only read) run it through a driver of :mod:`book.drivers_ex06_08`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
 import torch.nn.functional as F
+from torch.overrides import TorchFunctionMode
 
-from book.checks.common import (RecordingNet, as_number, call, callable_answer, expect_error, forbidden_calls,
-                                raises, show, uneven_batches)
-from book.questions import Incorrect, Question
+from book.checks.common import as_number, call, callable_answer, expect_error, forbidden_calls, raises, show
+from book.probes import RecordingNet
+from book.protocol import Case, drive
+from book.questions import Incorrect, NotAttempted, Question
 
 EXERCISE = "06_generalisation"
 TITLE = "Generalisation: validation split, intervals, early stopping, loss vs error rate"
 PASS_MARK = 0.6
 
 Z95 = 1.959963984540054  # the two-sided 95 % point of the standard normal
+DRIVERS = "book.drivers_ex06_08"
+
+
+class _CourseFunctions(TorchFunctionMode):
+    """The message of :func:`book.checks.common.forbidden_calls` when the grader judges a record: the record
+    says a forbidden course function was called, and :mod:`book.replay` asks the active mode whose ``names``
+    hold it for the message. Torch's own functions pass through."""
+
+    def __init__(self, names: set[str], name: str, instead: str):
+        super().__init__()
+        self.names, self.name, self.instead = set(names), name, instead
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        called = getattr(func, "__name__", "")
+        if called in self.names:
+            raise Incorrect(f"`{self.name}` calls {called}: {self.instead}")
+        return func(*args, **(kwargs or {}))
+
+
+def dotted(f) -> str:
+    return f"{f.__module__}.{f.__qualname__}"
+
+
+@contextlib.contextmanager
+def not_calling(functions, name: str, instead: str):
+    """The learner's code inside must not call ``functions`` (course functions the question asks to write):
+    caught by their code objects in self-study, by the record when the grader judges; the same message."""
+    with _CourseFunctions({dotted(f) for f in functions}, name, instead), forbidden_calls(functions, name, instead):
+        yield
+
+
+def driven(case, *answers):
+    """What the case's driver observed (:func:`book.protocol.drive`); its Incorrect and NotAttempted are raised
+    again as such (a record carries an exception's name and message)."""
+    try:
+        return drive(case, *answers)
+    except (Incorrect, NotAttempted):
+        raise
+    except Exception as exc:
+        kinds = {"Incorrect": Incorrect, "NotAttempted": NotAttempted}
+        if type(exc).__name__ in kinds and type(exc).__module__ != "builtins":
+            raise kinds[type(exc).__name__](str(exc)) from None
+        raise
 
 
 # --- q1: a seeded train/validation split ---------------------------------------------------------------------
 
-def run_split(split, seed: int = 0) -> dict:
-    from book.evaluation import validation_split
-
-    name = "split"
-    callable_answer(split, name)
-    runs = {}
-    for key, n, val_size, s in (("first", 50, 10, seed), ("again", 50, 10, seed), ("other", 50, 10, seed + 1),
-                                ("large", 1000, 300, seed)):
-        on = f"n={n}, val_size={val_size}, seed={s}"
-        with forbidden_calls([validation_split], name, "write the split yourself, from a seeded permutation"):
-            runs[key] = (on, n, val_size, call(split, n, val_size, s, name=name, on=on))
-    return {"seed": seed, "runs": runs}
+def split_cases(rng):
+    seed = int(torch.randint(0, 10_000, (1,), generator=rng))
+    return [Case(50, 10, seed), Case(50, 10, seed), Case(50, 10, seed + 1), Case(1000, 300, seed)]
 
 
 def index_set(t, what: str, on: str, name: str) -> list[int]:
@@ -46,10 +86,19 @@ def index_set(t, what: str, on: str, name: str) -> list[int]:
     return t.tolist()
 
 
-def judge_split(out: dict) -> None:
+def check_split(split, cases) -> None:
+    """q1: (train_idx, val_idx): disjoint, together 0..n-1, val_size of them random, the same for the same seed
+    and different for another; written, not borrowed from book.evaluation.validation_split."""
+    from book.evaluation import validation_split
+
     name = "split"
+    callable_answer(split, name)
     seen = {}
-    for key, (on, n, val_size, got) in out["runs"].items():
+    for key, case in zip(("first", "again", "other", "large"), cases):
+        n, val_size, s = case.args
+        on = f"n={n}, val_size={val_size}, seed={s}"
+        with not_calling([validation_split], name, "write the split yourself, from a seeded permutation"):
+            got = call(split, n, val_size, s, name=name, on=on)
         if not isinstance(got, (tuple, list)) or len(got) != 2:
             raise Incorrect(f"on {on}, `{name}` returned {type(got).__name__} {show(got)}; expected two tensors of "
                             "indices: return train_idx, val_idx")
@@ -63,49 +112,45 @@ def judge_split(out: dict) -> None:
         if sorted(train + val) != list(range(n)):
             raise Incorrect(f"on {on}, the two parts together do not hold each of 0..{n - 1} exactly once")
         seen[key] = (sorted(val), sorted(train))
+    seed = cases[0].args[2]
     first_val = seen["first"][0]
     if first_val in (list(range(10)), list(range(40, 50))):
         raise Incorrect(f"`{name}` put the {'first' if first_val[0] == 0 else 'last'} examples into validation: "
                         "draw the validation examples at random (a data set may be sorted, e.g. by class)")
     if seen["first"] != seen["again"]:
-        raise Incorrect(f"`{name}` gave another split when called again with seed {out['seed']}: use "
+        raise Incorrect(f"`{name}` gave another split when called again with seed {seed}: use "
                         "torch.Generator().manual_seed(seed) for the permutation, so the split is the same in "
                         "every session")
     if seen["first"] == seen["other"]:
-        raise Incorrect(f"`{name}` gave the same split for seeds {out['seed']} and {out['seed'] + 1}: the seed "
-                        "must choose the split")
-
-
-def check_split(split, seed: int = 0) -> None:
-    """q1: (train_idx, val_idx): disjoint, together 0..n-1, val_size of them random, the same for the same seed
-    and different for another; written, not borrowed from book.evaluation.validation_split."""
-    judge_split(run_split(split, seed))
+        raise Incorrect(f"`{name}` gave the same split for seeds {seed} and {seed + 1}: the seed must choose the "
+                        "split")
 
 
 # --- q2: how sure an accuracy is -----------------------------------------------------------------------------
 
 INTERVAL_CASES = [(8_312, 10_000), (83, 100), (1, 10), (10, 10), (0, 50)]
+NOT_COUNTS = [(11, 10), (-1, 10), (0, 0)]
 
 
-def run_interval(confidence_interval, seed: int = 0) -> dict:
+def interval_cases(rng):
+    n = int(torch.randint(200, 20_000, (1,), generator=rng))
+    correct = int(torch.randint(n // 2, n, (1,), generator=rng))
+    return [Case(c, n) for c, n in INTERVAL_CASES + [(correct, n)] + NOT_COUNTS]
+
+
+def check_interval(confidence_interval, cases) -> None:
+    """q2: (p, low, high) with p = correct / n and p ± 1.96 sqrt(p (1 - p) / n) clipped to [0, 1]; ValueError
+    unless 0 <= correct <= n and n > 0."""
     from book.evaluation import accuracy_interval, binomial_se
 
     name = "confidence_interval"
     callable_answer(confidence_interval, name)
-    out = {"cases": [], "bad": []}
-    for correct, n in INTERVAL_CASES:
+    counts = [c.args for c in cases]
+    for correct, n in counts[:-len(NOT_COUNTS)]:
         on = f"{correct:,} correct of {n:,}"
-        with forbidden_calls([accuracy_interval, binomial_se], name,
-                             "compute the standard error and the interval yourself"):
-            out["cases"].append((correct, n, on, call(confidence_interval, correct, n, name=name, on=on)))
-    for correct, n in ((11, 10), (-1, 10), (0, 0)):
-        out["bad"].append((f"correct={correct}, n={n}", raises(confidence_interval, (correct, n), name, (ValueError,))))
-    return out
-
-
-def judge_interval(out: dict) -> None:
-    name = "confidence_interval"
-    for correct, n, on, got in out["cases"]:
+        with not_calling([accuracy_interval, binomial_se], name, "compute the standard error and the interval "
+                                                                 "yourself"):
+            got = call(confidence_interval, correct, n, name=name, on=on)
         if not isinstance(got, (tuple, list)) or len(got) != 3:
             raise Incorrect(f"on {on}, `{name}` returned {type(got).__name__} {show(got)}; expected three numbers: "
                             "return estimate, low, high")
@@ -140,14 +185,10 @@ def judge_interval(out: dict) -> None:
             raise Incorrect(f"on {on}, `{name}` {shown}: an accuracy lies between 0 and 1, so clip the interval "
                             "to [0, 1] (max(0, ...), min(1, ...))")
         raise Incorrect(f"on {on}, `{name}` {shown}: estimate ± 1.96 standard errors, sqrt(p (1 - p) / n)")
-    for on, outcome in out["bad"]:
-        expect_error(outcome, name, on, "correct must lie between 0 and n, and n must be positive", "a ValueError")
-
-
-def check_interval(confidence_interval, seed: int = 0) -> None:
-    """q2: (p, low, high) with p = correct / n and p ± 1.96 sqrt(p (1 - p) / n) clipped to [0, 1]; ValueError
-    unless 0 <= correct <= n and n > 0."""
-    judge_interval(run_interval(confidence_interval, seed))
+    for correct, n in counts[-len(NOT_COUNTS):]:
+        on = f"correct={correct}, n={n}"
+        expect_error(raises(confidence_interval, (correct, n), name, (ValueError,)), name, on,
+                     "correct must lie between 0 and n, and n must be positive", "a ValueError")
 
 
 # --- q3: early stopping on validation loss -------------------------------------------------------------------
@@ -176,6 +217,27 @@ STOPPING_CASES = [
 ]
 
 
+def random_history(rng):
+    """A fresh curve: the validation loss falls, then wanders upwards with a dip that comes too late."""
+    n = int(torch.randint(8, 16, (1,), generator=rng))
+    drops = (torch.rand(n, generator=rng) * 0.1).tolist()
+    values, value = [], 1.2
+    for i, d in enumerate(drops):
+        value = value - d if i < n // 2 else value + d / 2
+        values.append(round(value, 3))
+    values[-1] = round(min(values) - 0.05, 3)  # the late dip, after training stopped
+    first = int(torch.randint(1, 30, (1,), generator=rng))
+    return history(values, first_epoch=first, test_best=first + n - 2)
+
+
+def early_stopping_cases(rng):
+    patience = int(torch.randint(2, 4, (1,), generator=rng))
+    cases = [(on, rows, patience) for on, rows, patience in STOPPING_CASES]
+    cases.append((f"a fresh validation curve (patience {patience})", random_history(rng), patience))
+    return [Case("early_stopping", on, [dict(r) for r in rows], patience, driver=f"{DRIVERS}.with_arguments")
+            for on, rows, patience in cases]
+
+
 def stopping_reference(rows, patience, strict=True, use_patience=True):
     """The epoch early stopping keeps; with strict=False a tie counts as an improvement (a slip)."""
     best, best_i = None, None
@@ -188,23 +250,21 @@ def stopping_reference(rows, patience, strict=True, use_patience=True):
     return best_i
 
 
-def run_early_stopping(early_stopping, seed: int = 0) -> dict:
+def check_early_stopping(early_stopping, cases) -> None:
+    """q3: the epoch whose weights early stopping keeps: the lowest val_loss seen before `patience` epochs in a
+    row bring no (strict) improvement."""
+    import copy
+
     from book.evaluation import EarlyStopping
 
     name = "early_stopping"
     callable_answer(early_stopping, name)
-    out = []
-    for on, rows, patience in STOPPING_CASES:
-        given = [dict(row) for row in rows]
-        with forbidden_calls([EarlyStopping], name, "write the bookkeeping yourself: a loop over the epochs"):
-            got = call(early_stopping, given, patience, name=name, on=on)
-        out.append((on, rows, patience, got, given))
-    return {"cases": out}
-
-
-def judge_early_stopping(out: dict) -> None:
-    name = "early_stopping"
-    for on, rows, patience, got, after in out["cases"]:
+    for case in cases:
+        _, on, rows, patience = case.args
+        rows = copy.deepcopy(rows)
+        with not_calling([EarlyStopping], name, "write the bookkeeping yourself: a loop over the epochs"):
+            out = driven(case, early_stopping)
+        got, after = out["result"], out["arguments"][0]
         if after != rows:
             raise Incorrect(f"on {on}, `{name}` changed the history it was given; only read it")
         if isinstance(got, bool) or not isinstance(got, int):
@@ -232,7 +292,7 @@ def judge_early_stopping(out: dict) -> None:
              f"{rows[stopped]['epoch']}, {patience} epochs without improvement: the later epochs are never trained"),
             (rows[stopped]["epoch"], "that is the epoch at which training stops; early stopping keeps the weights "
                                      "of the best epoch before it"),
-            (right_i, f"that is a position in the list; return the epoch number, history[i]['epoch']"),
+            (right_i, "that is a position in the list; return the epoch number, history[i]['epoch']"),
             (right_i + 1, "that is a position counted from 1; return the epoch number, history[i]['epoch']"),
         ]
         for value, why in slips:
@@ -242,37 +302,32 @@ def judge_early_stopping(out: dict) -> None:
         raise Incorrect(f"on {on} (epochs {epochs[0]}..{epochs[-1]}), `{name}` returned {got}, expected {want}")
 
 
-def check_early_stopping(early_stopping, seed: int = 0) -> None:
-    """q3: the epoch whose weights early stopping keeps: the lowest val_loss seen before `patience` epochs in a
-    row bring no (strict) improvement."""
-    judge_early_stopping(run_early_stopping(early_stopping, seed))
-
-
 # --- q4: the loss and the error rate -------------------------------------------------------------------------
 
-def run_evaluate(evaluate, seed: int = 0) -> dict:
-    name = "evaluate"
-    callable_answer(evaluate, name)
-    net = RecordingNet()
-    batches = uneven_batches()
-    got = call(evaluate, net, batches, name=name, on="3 batches of 4, 4 and 2 examples")
-    return {"got": got, "calls": net.calls, "grad_enabled": net.grad_enabled, "weight": net.weight.detach(),
-            "batches": batches}
+def evaluate_cases(rng):
+    """A network that notes how it was called (book.probes.RecordingNet, fresh weights) and three batches of
+    4, 4 and 2 examples, so that a mean over batches differs from a mean over examples."""
+    weight = torch.randn(2, 3, generator=rng).requires_grad_()
+    X = torch.randn(10, 2, generator=rng) * 2
+    y = torch.randint(0, 3, (10,), generator=rng)
+    return [Case(RecordingNet(weight), [(X[0:4], y[0:4]), (X[4:8], y[4:8]), (X[8:10], y[8:10])])]
 
 
-def judge_evaluate(out: dict) -> None:
+def check_evaluate(evaluate, cases) -> None:
+    """q4: (mean cross-entropy per example, wrong / all) over batches of different sizes, without a graph."""
     name = "evaluate"
     on = "3 batches of 4, 4 and 2 examples"
-    got = out["got"]
+    net, batches = cases[0].args
+    got = call(evaluate, net, batches, name=name, on=on)
     if not isinstance(got, (tuple, list)) or len(got) != 2:
         raise Incorrect(f"on {on}, `{name}` returned {type(got).__name__} {show(got)}; expected two numbers: "
                         "return mean_loss, error_rate")
     loss, error = (as_number(v, name, on) for v in got)
-    if out["calls"] == 0:
+    if net.calls == 0:
         raise Incorrect(f"on {on}, `{name}` never called `net`")
     with torch.no_grad():
-        per_batch = [(F.cross_entropy(Xb @ out["weight"], yb, reduction="sum").item(),
-                      ((Xb @ out["weight"]).argmax(1) != yb).sum().item(), len(yb)) for Xb, yb in out["batches"]]
+        per_batch = [(F.cross_entropy(Xb @ net.weight, yb, reduction="sum").item(),
+                      ((Xb @ net.weight).argmax(1) != yb).sum().item(), len(yb)) for Xb, yb in batches]
     n = sum(b[2] for b in per_batch)
     want_loss, want_error = sum(b[0] for b in per_batch) / n, sum(b[1] for b in per_batch) / n
     batch_means = [b[0] / b[2] for b in per_batch]
@@ -298,14 +353,9 @@ def judge_evaluate(out: dict) -> None:
             why = (f"expected wrong / all = {int(round(want_error * n))} / {n} (the prediction is the largest "
                    "logit)")
         raise Incorrect(f"on {on}, the error rate is {error:.5g}, expected {want_error:.5g}: {why}")
-    if out["grad_enabled"]:
+    if net.grad_enabled:
         raise Incorrect(f"`{name}` called `net` with gradient tracking on: evaluation builds no graph, so run the "
                         "loop inside torch.no_grad()")
-
-
-def check_evaluate(evaluate, seed: int = 0) -> None:
-    """q4: (mean cross-entropy per example, wrong / all) over batches of different sizes, without a graph."""
-    judge_evaluate(run_evaluate(evaluate, seed))
 
 
 # --- q5: choose on validation, report on test ----------------------------------------------------------------
@@ -318,20 +368,30 @@ CHOICE_CASES = [
 ]
 
 
-def run_choose(choose_and_report, seed: int = 0) -> dict:
+def choose_cases(rng):
+    """The fixed tables, and a fresh one in which the best on test is never the best on validation."""
+    k = int(torch.randint(4, 9, (1,), generator=rng))
+    accs = (0.75 + 0.15 * torch.rand(k, 2, generator=rng)).tolist()
+    best_val = max(range(k), key=lambda i: accs[i][0])
+    other = (best_val + 1) % k
+    accs[other][1] = max(a[1] for a in accs) + 0.01  # another configuration is the best on the test set
+    fresh = {f"config {i}": (round(v, 4), round(t, 4)) for i, (v, t) in enumerate(accs)}
+    return [Case("choose_and_report", on, {n: {"val_acc": v, "test_acc": t} for n, (v, t) in table.items()},
+                 driver=f"{DRIVERS}.with_arguments")
+            for on, table in CHOICE_CASES + [(f"{k} fresh configurations", fresh)]]
+
+
+def check_choose(choose_and_report, cases) -> None:
+    """q5: the name with the best validation accuracy, and its test accuracy."""
+    import copy
+
     name = "choose_and_report"
     callable_answer(choose_and_report, name)
-    out = []
-    for on, table in CHOICE_CASES:
-        results = {k: {"val_acc": v, "test_acc": t} for k, (v, t) in table.items()}
-        given = {k: dict(v) for k, v in results.items()}
-        out.append((on, results, call(choose_and_report, given, name=name, on=on), given))
-    return {"cases": out}
-
-
-def judge_choose(out: dict) -> None:
-    name = "choose_and_report"
-    for on, results, got, after in out["cases"]:
+    for case in cases:
+        _, on, results = case.args
+        results = copy.deepcopy(results)
+        out = driven(case, choose_and_report)
+        got, after = out["result"], out["arguments"][0]
         if after != results:
             raise Incorrect(f"on {on}, `{name}` changed the results it was given; only read them")
         if not isinstance(got, (tuple, list)) or len(got) != 2:
@@ -340,7 +400,7 @@ def judge_choose(out: dict) -> None:
         chosen, reported = got
         by_val = max(results, key=lambda k: results[k]["val_acc"])
         by_test = max(results, key=lambda k: results[k]["test_acc"])
-        if chosen not in results:
+        if not isinstance(chosen, str) or chosen not in results:
             raise Incorrect(f"on {on}, `{name}` chose {chosen!r}, which is not one of the results' names")
         if chosen == by_test and chosen != by_val:
             raise Incorrect(f"on {on}, `{name}` chose {chosen!r}, the best on the *test* set: a choice made on the "
@@ -359,34 +419,35 @@ def judge_choose(out: dict) -> None:
                             f"{results[chosen]['test_acc']:.4g}")
 
 
-def check_choose(choose_and_report, seed: int = 0) -> None:
-    """q5: the name with the best validation accuracy, and its test accuracy."""
-    judge_choose(run_choose(choose_and_report, seed))
+COURSE_VERSIONS = ["book.evaluation.validation_split", "book.evaluation.accuracy_interval",
+                   "book.evaluation.binomial_se", "book.evaluation.EarlyStopping"]
 
-
-q1 = Question(EXERCISE, "q1", "A seeded train/validation split", 2, check_split, hints=[
+q1 = Question(EXERCISE, "q1", "A seeded train/validation split", 2, check_split, cases=split_cases,
+              forbidden=COURSE_VERSIONS[:1], hints=[
     "A random permutation of 0..n-1 from your own generator: torch.randperm(n, generator=torch.Generator()"
     ".manual_seed(seed)).",
     "Its first val_size entries are the validation indices, the rest the training indices: return perm[val_size:], "
     "perm[:val_size].",
 ])
-q2 = Question(EXERCISE, "q2", "How sure an accuracy is: a 95 % interval", 2, check_interval, hints=[
+q2 = Question(EXERCISE, "q2", "How sure an accuracy is: a 95 % interval", 2, check_interval, cases=interval_cases,
+              forbidden=COURSE_VERSIONS[1:3], hints=[
     "p = correct / n; the standard error is math.sqrt(p * (1 - p) / n); the interval is p ± 1.96 standard errors.",
     "Check 0 <= correct <= n and n > 0 first (raise ValueError), and clip: low = max(0.0, p - 1.96 * se), "
     "high = min(1.0, p + 1.96 * se).",
 ])
-q3 = Question(EXERCISE, "q3", "Early stopping on validation loss", 2, check_early_stopping, hints=[
+q3 = Question(EXERCISE, "q3", "Early stopping on validation loss", 2, check_early_stopping,
+              cases=early_stopping_cases, forbidden=COURSE_VERSIONS[3:], hints=[
     "Walk through the rows in order, remembering the lowest val_loss so far and the row it came from. A row "
     "improves only if its val_loss is strictly lower.",
     "When the current row is `patience` rows after the best one and did not improve, stop (break). Return the best "
     "row's 'epoch'. Never look at test_loss or train_loss.",
 ])
-q4 = Question(EXERCISE, "q4", "The loss is not the error rate", 2, check_evaluate, hints=[
+q4 = Question(EXERCISE, "q4", "The loss is not the error rate", 2, check_evaluate, cases=evaluate_cases, hints=[
     "Inside torch.no_grad(), keep three running sums over the batches: the summed cross-entropy "
     "(F.cross_entropy(logits, y, reduction='sum').item()), the wrong predictions, and the examples.",
     "Return total_loss / examples and wrong / examples; a prediction is logits.argmax(dim=1).",
 ])
-q5 = Question(EXERCISE, "q5", "Choose on validation, report on test", 2, check_choose, hints=[
+q5 = Question(EXERCISE, "q5", "Choose on validation, report on test", 2, check_choose, cases=choose_cases, hints=[
     "max(results, key=lambda name: results[name]['val_acc']) is the name with the best validation accuracy.",
     "Return that name and results[name]['test_acc'], the only honest number for it.",
 ])

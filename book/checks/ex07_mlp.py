@@ -2,25 +2,28 @@
 optimiser, evaluation in evaluation mode, a fair comparison of optimisers, and a network trained on 2,000 images
 that must not over-fit, judged on images the notebook never looks at.
 
-q5 is scored on the 10,000 Fashion-MNIST test images: the learner chooses on the validation images the notebook
-holds back from the training images. Its checker has two halves: ``run_target`` builds and trains the learner's
-network (the learner's code runs there) and hands back its logits on the test images, without their labels;
-``judge_target`` scores them. ``seed`` draws the initial weights and the order of the batches (0 in a learner's
-notebook).
+Each question's inputs come from its ``*_cases(rng)`` function, fresh for every class grading, in which the
+checkers below run in the grader's process on what the learner's code returned (:mod:`book.protocol`). Where
+the learner's code needs objects built around it -- its class instantiated with fixed seeds, a network that
+notes how it was called, optimisers to compare, a network trained within the budget -- a driver of
+:mod:`book.drivers_ex06_08` does that in the learner's kernel and hands back what it saw. q5 is scored on the
+10,000 Fashion-MNIST test images (in an order drawn for each grading): the driver gets the images, and only
+this module their labels. The learner chooses on the validation images the notebook holds back from the
+training images.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from book.checks.common import (RecordingNet, as_number, call, callable_answer, expect_image_logits,
-                                expect_tensor, show, uneven_batches)
-from book.questions import Incorrect, Question
+from book.checks.common import as_number, callable_answer, expect_tensor, show, uneven_batches
+from book.checks.ex06_generalisation import driven
+from book.protocol import Case
+from book.questions import Incorrect, NotAttempted, Question
 
 EXERCISE = "07_mlp"
 TITLE = "Multilayer perceptron: dropout, evaluation mode, optimisers, over-fitting"
@@ -30,67 +33,87 @@ N_TRAIN = 2_000  # the training images of q5: the first 2,000 of the notebook's 
 VAL_SIZE, SPLIT_SEED = 10_000, 0  # the notebook's validation split of the 60,000 training images
 TARGET_LOSS = 0.58  # mean cross-entropy on the 10,000 test images
 MAX_EPOCHS, MIN_BATCH, MAX_HIDDENS = 30, 20, 512
+DRIVERS = "book.drivers_ex06_08"
 
 
-def count(net) -> int:
-    return sum(p.numel() for p in net.parameters())
+class HeldOut(Case):
+    """A case whose inputs are held-out examples: their labels stay here, with the checker (never planned)."""
+
+    __slots__ = ("labels", "extra")
 
 
-def check_mlp(MLP):
+def observed(obs: dict, key: str):
+    """An observation of a driver, or the failure of the learner's code that stopped it before that one."""
+    if key in obs:
+        return obs[key]
+    failed = obs.get("failed")
+    if isinstance(failed, dict):
+        kind = NotAttempted if failed.get("kind") == "not attempted" else Incorrect
+        raise kind(str(failed.get("message", "")))
+    raise Incorrect(f"the check did not observe {key!r}: did your code stop it?")
+
+
+# --- q1: an MLP with dropout ------------------------------------------------------------------------------------
+
+def mlp_cases(rng):
+    X4 = torch.rand(4, 1, 28, 28, generator=rng)
+    a, b = torch.randn(5, 20, generator=rng), torch.randn(5, 20, generator=rng)
+    X6 = torch.rand(6, 1, 28, 28, generator=rng)
+    seeds = torch.randint(0, 10_000, (3,), generator=rng).tolist()
+    return [Case(X4, a, b, X6, seeds, driver=f"{DRIVERS}.mlp_outputs")]
+
+
+def check_mlp(MLP, cases):
     """q1: an nn.Module subclass MLP(num_inputs=784, num_hiddens=256, num_outputs=10, dropout=0.0): Flatten,
     Linear, ReLU, Dropout, Linear; forward returns logits; dropout only in training mode."""
     name = "MLP"
-    if not (isinstance(MLP, type) and issubclass(MLP, nn.Module)):
+    obs = driven(cases[0], MLP)
+    if not observed(obs, "is_module_class"):
         raise Incorrect(f"`{name}` should be a class derived from nn.Module (class MLP(nn.Module): ...), "
-                        f"but it is {type(MLP).__name__}")
-    torch.manual_seed(0)
-    net = call(MLP, name="MLP()", on="the default sizes")
+                        f"but it is {observed(obs, 'type_name')}")
     expected = 784 * 256 + 256 + 256 * 10 + 10
-    if count(net) != expected:
-        raise Incorrect(f"MLP() has {count(net):,} parameters, expected {expected:,} for 784 inputs, one hidden "
+    count = observed(obs, "default_count")
+    if count != expected:
+        raise Incorrect(f"MLP() has {count:,} parameters, expected {expected:,} for 784 inputs, one hidden "
                         "layer of 256 units and 10 outputs (784*256 + 256 + 256*10 + 10)")
-    expect_image_logits(net, 4, "MLP()")
-    torch.manual_seed(1)
-    small = call(MLP, 20, 7, 3, name="MLP(20, 7, 3)", on="sizes 20, 7, 3")
-    if count(small) != 20 * 7 + 7 + 7 * 3 + 3:
-        raise Incorrect(f"MLP(20, 7, 3) has {count(small)} parameters, expected {20 * 7 + 7 + 7 * 3 + 3}: use the "
+    n = 4
+    on = f"a batch of {n} images of shape (1, 28, 28)"
+    out = expect_tensor(observed(obs, "default_out"), (n, 10), "MLP()", on)
+    if torch.allclose(out.sum(dim=1), torch.ones(n), atol=1e-4) and (out >= 0).all():
+        raise Incorrect(f"on {on}, MLP() returns probabilities (each row sums to 1); it must return logits: "
+                        "nn.CrossEntropyLoss applies the softmax itself")
+    count = observed(obs, "small_count")
+    if count != 20 * 7 + 7 + 7 * 3 + 3:
+        raise Incorrect(f"MLP(20, 7, 3) has {count} parameters, expected {20 * 7 + 7 + 7 * 3 + 3}: use the "
                         "arguments num_inputs, num_hiddens and num_outputs for the layer sizes")
-    g = torch.Generator().manual_seed(2)
-    a, b, zero = torch.randn(5, 20, generator=g), torch.randn(5, 20, generator=g), torch.zeros(5, 20)
-    with torch.no_grad():
-        f = {k: expect_tensor(call(small, v, name="MLP(20, 7, 3)", on="inputs of shape (5, 20)"), (5, 3),
-                              "MLP(20, 7, 3)", "inputs of shape (5, 20)") for k, v in
-             (("a+b", a + b), ("a", a), ("b", b), ("0", zero))}
+    f = {k: expect_tensor(v, (5, 3), "MLP(20, 7, 3)", "inputs of shape (5, 20)")
+         for k, v in observed(obs, "small_out").items()}
+    if set(f) != {"a+b", "a", "b", "0"}:
+        raise Incorrect("the check did not observe MLP(20, 7, 3) on all its inputs")
     if torch.allclose(f["a+b"] - f["0"], (f["a"] - f["0"]) + (f["b"] - f["0"]), atol=1e-5):
         raise Incorrect("MLP is a linear function of its input (f(a+b) - f(0) = [f(a) - f(0)] + [f(b) - f(0)]): "
                         "put a ReLU between the two linear layers")
-    check_dropout(MLP)
+    check_dropout(obs, len(cases[0].args[3]))
 
 
-def outputs(net, X, mode: str, name: str, on: str, times: int = 2) -> list[torch.Tensor]:
-    """``times`` forward passes of ``net`` on ``X`` in ``mode`` ("train" or "eval"), without a graph."""
-    getattr(net, mode)()
-    with torch.no_grad():
-        return [expect_tensor(call(net, X, name=name, on=on), (len(X), 10), name, on) for _ in range(times)]
+def outputs(obs: dict, key: str, n: int, name: str, on: str) -> list[torch.Tensor]:
+    values = observed(obs, key)
+    return [expect_tensor(v, (n, 10), name, on) for v in values]
 
 
-def check_dropout(MLP):
+def check_dropout(obs: dict, n: int):
     """MLP(dropout=p): random in training mode, deterministic in evaluation mode and then the same function as
     MLP(dropout=0) with the same initial weights; dropout acts on the hidden units."""
-    X = torch.rand(6, 1, 28, 28, generator=torch.Generator().manual_seed(3))
-    on = "6 images"
-    torch.manual_seed(4)
-    plain = call(MLP, dropout=0.0, name="MLP(dropout=0.0)", on="dropout=0.0")
-    torch.manual_seed(4)
-    dropped = call(MLP, dropout=0.5, name="MLP(dropout=0.5)", on="dropout=0.5")
-    if count(dropped) != count(plain):
+    on = f"{n} images"
+    plain_count, dropped_count = observed(obs, "dropout_counts")
+    if dropped_count != plain_count:
         raise Incorrect("MLP(dropout=0.5) has another number of parameters than MLP(dropout=0.0): dropout has no "
                         "parameters of its own")
-    a, b = outputs(plain, X, "train", "MLP(dropout=0.0)", on)
+    a, b = outputs(obs, "plain_train", n, "MLP(dropout=0.0)", on)
     if not torch.equal(a, b):
         raise Incorrect(f"on {on}, MLP(dropout=0.0) in training mode gave two different outputs for the same "
                         "input: with dropout 0 nothing may be random")
-    a, b = outputs(dropped, X, "train", "MLP(dropout=0.5)", on)
+    a, b = outputs(obs, "dropped_train", n, "MLP(dropout=0.5)", on)
     if torch.equal(a, b):
         raise Incorrect(f"on {on}, MLP(dropout=0.5) in training mode gave the same output twice: dropout must "
                         "zero a random half of the hidden units on every forward pass (nn.Dropout(dropout) after "
@@ -99,50 +122,76 @@ def check_dropout(MLP):
         raise Incorrect(f"on {on}, MLP(dropout=0.5) in training mode returned logits of which "
                         f"{100 * (a == 0).float().mean():.0f} % are exactly 0: dropout acts on the hidden units, "
                         "not on the output")
-    zeros = torch.zeros(6, 1, 28, 28)
-    z1, z2 = outputs(dropped, zeros, "train", "MLP(dropout=0.5)", "6 black images")
+    z1, z2 = outputs(obs, "dropped_black", n, "MLP(dropout=0.5)", f"{n} black images")
     if torch.equal(z1, z2):
         raise Incorrect("MLP(dropout=0.5) in training mode is random for images but not for black ones (all "
                         "pixels 0): dropout acts on its input pixels. Put it after the ReLU, on the hidden units")
-    e1, e2 = outputs(dropped, X, "eval", "MLP(dropout=0.5)", on)
+    e1, e2 = outputs(obs, "dropped_eval", n, "MLP(dropout=0.5)", on)
     if not torch.equal(e1, e2):
         raise Incorrect(f"on {on}, MLP(dropout=0.5) in evaluation mode (after .eval()) gave two different "
                         "outputs: dropout must be off in evaluation mode (nn.Dropout switches itself off)")
-    (reference,) = outputs(plain, X, "eval", "MLP(dropout=0.0)", on, times=1)
+    (reference,) = outputs(obs, "plain_eval", n, "MLP(dropout=0.0)", on)
     if not torch.allclose(e1, reference, atol=1e-5):
         raise Incorrect(f"on {on}, MLP(dropout=0.5) in evaluation mode differs from MLP(dropout=0.0) with the same "
                         "weights: in evaluation mode dropout must change nothing (nn.Dropout scales the kept units "
                         "by 1 / (1 - p) during training instead)")
 
 
-def reference_epoch(net, optimizer, batches) -> list[float]:
-    """The model answer of q2, to compare with: one step per batch on the mean cross-entropy, the step losses."""
+# --- q2: a training epoch -----------------------------------------------------------------------------------------
+
+def reference_epoch(net, batches, lr: float, momentum: float = 0.0, adam: bool = False) -> list[float]:
+    """The model answer of q2 (and q4's), to compare with: one step per batch on the mean cross-entropy, the step
+    losses. The steps are torch.optim.SGD's (with momentum) or torch.optim.Adam's with their default settings,
+    written out: building an optimiser imports torch._dynamo, seconds the grader need not spend."""
+    params = list(net.parameters())
+    first = [torch.zeros_like(p) for p in params]
+    second = [torch.zeros_like(p) for p in params]
     losses = []
-    for Xb, yb in batches:
+    for t, (Xb, yb) in enumerate(batches, start=1):
         loss = F.cross_entropy(net(Xb), yb)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+        grads = torch.autograd.grad(loss, params)
+        with torch.no_grad():
+            for p, g, m, v in zip(params, grads, first, second):
+                if adam:  # betas (0.9, 0.999), eps 1e-8, as torch.optim.Adam
+                    m.mul_(0.9).add_(g, alpha=0.1)
+                    v.mul_(0.999).addcmul_(g, g, value=0.001)
+                    denominator = (v.sqrt() / math.sqrt(1 - 0.999 ** t)).add_(1e-8)
+                    p.addcdiv_(m, denominator, value=-lr / (1 - 0.9 ** t))
+                else:
+                    m.copy_(g if t == 1 or not momentum else momentum * m + g)
+                    p.sub_(lr * m)
         losses.append(loss.item())
     return losses
 
 
-def check_train_epoch(train_epoch):
+def toy_network(weights) -> nn.Module:
+    net = nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 3))
+    with torch.no_grad():
+        for p, w in zip(net.parameters(), weights):
+            p.copy_(w)
+    return net
+
+
+def train_epoch_cases(rng):
+    """Fresh weights of a toy network and three batches; SGD with momentum (built by the driver: the network
+    comes in evaluation mode, and the answer must put it in training mode itself)."""
+    X, y = torch.randn(10, 4, generator=rng), torch.randint(0, 3, (10,), generator=rng)
+    weights = [torch.randn(shape, generator=rng) * 0.5 for shape in ((5, 4), (5,), (3, 5), (3,))]
+    batches = [(X[0:4], y[0:4]), (X[4:8], y[4:8]), (X[8:10], y[8:10])]
+    return [Case(weights, batches, 0.3, 0.9, driver=f"{DRIVERS}.toy_epoch")]
+
+
+def check_train_epoch(train_epoch, cases):
     """q2: one epoch in training mode with an optimiser on the mean cross-entropy; the list of step losses."""
     name = "train_epoch"
-    g = torch.Generator().manual_seed(0)
-    X, y = torch.randn(10, 4, generator=g), torch.randint(0, 3, (10,), generator=g)
-    batches = [(X[0:4], y[0:4]), (X[4:8], y[4:8]), (X[8:10], y[8:10])]
-    torch.manual_seed(0)
-    net = nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 3))
-    reference = copy.deepcopy(net)
-    optimizer = torch.optim.SGD(net.parameters(), lr=0.3, momentum=0.9)
-    ref_optimizer = torch.optim.SGD(reference.parameters(), lr=0.3, momentum=0.9)
-    want = reference_epoch(reference, ref_optimizer, batches)
-    net.eval()
+    callable_answer(train_epoch, name)
+    weights, batches, lr, momentum = cases[0].args
+    reference = toy_network(weights)
+    want = reference_epoch(reference, batches, lr, momentum)
     on = "a toy network, SGD with momentum, and 3 batches"
-    got = call(train_epoch, net, optimizer, batches, name=name, on=on)
-    if not net.training:
+    out = driven(cases[0], train_epoch)
+    got = out["got"]
+    if out["training"] is not True:
         raise Incorrect(f"`{name}` left a model that came in evaluation mode in evaluation mode: put it in training "
                         "mode (net.train()) first, or dropout would never be active")
     if not isinstance(got, list) or not all(isinstance(v, float) for v in got):
@@ -156,94 +205,36 @@ def check_train_epoch(train_epoch):
                             f"instead of {show(want)}): are the gradients zeroed before each backward()?")
         raise Incorrect(f"on {on}, the losses of the steps are {show(got)}, expected {show(want)}: the mean "
                         "cross-entropy of each batch's logits, before that batch's step")
-    if not all(torch.allclose(p, q, atol=1e-6) for p, q in zip(net.parameters(), reference.parameters())):
+    after = out["parameters"]
+    wanted = list(reference.parameters())
+    if not (isinstance(after, list) and len(after) == len(wanted) and all(
+            isinstance(p, torch.Tensor) and p.shape == q.shape and torch.allclose(p.double(), q.double(), atol=1e-6)
+            for p, q in zip(after, wanted))):
         raise Incorrect(f"on {on}, the losses are right but the parameters after the epoch are not: one "
                         "optimizer.step() per batch, after backward()")
 
 
-def check_compare_optimizers(compare_optimizers, train_epoch):
-    """q3: a fresh network per optimiser (make_net()), one epoch each with train_epoch, mean step loss per name."""
-    name = "compare_optimizers"
-    callable_answer(train_epoch, "train_epoch")
-    g = torch.Generator().manual_seed(1)
-    X, y = torch.randn(12, 4, generator=g), torch.randint(0, 3, (12,), generator=g)
-    batches = [(X[i:i + 4], y[i:i + 4]) for i in range(0, 12, 4)]
-    calls = []
+# --- q3: evaluation mode ------------------------------------------------------------------------------------------
 
-    def make_net():
-        calls.append(1)
-        torch.manual_seed(0)
-        return nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 3))
-
-    makers = {"sgd": lambda params: torch.optim.SGD(params, lr=0.1),
-              "adam": lambda params: torch.optim.Adam(params, lr=0.01)}
-    want = {}
-    for key, make in makers.items():
-        net = make_net()
-        optimizer = make(net.parameters())
-        losses = reference_epoch(net, optimizer, batches)
-        want[key] = sum(losses) / len(losses)
-    calls.clear()
-    on = "two optimisers ('sgd' and 'adam') on a toy problem"
-    got = call(compare_optimizers, make_net, makers, batches, name=name, on=on)
-    if not isinstance(got, dict) or set(got) != set(makers):
-        raise Incorrect(f"on {on}, `{name}` returned {show(got)}; expected a dict with the same keys as the "
-                        "optimisers' dict, 'sgd' and 'adam'")
-    if len(calls) < len(makers):
-        raise Incorrect(f"on {on}, `{name}` called make_net() {len(calls)} time(s) for {len(makers)} optimisers: "
-                        "each optimiser must start from a fresh network, or the second continues where the "
-                        "first stopped")
-    for key in makers:
-        value = got[key]
-        if isinstance(value, torch.Tensor) or not isinstance(value, (int, float)):
-            raise Incorrect(f"on {on}, the value for {key!r} is {show(value)}; expected a Python float, the mean "
-                            "of the epoch's step losses")
-        if not math.isclose(value, want[key], rel_tol=1e-4, abs_tol=1e-6):
-            raise Incorrect(f"on {on}, the value for {key!r} is {value:.5g}, expected {want[key]:.5g}: the mean of "
-                            "the losses that train_epoch returns for one epoch (is train_epoch from q2 right?)")
+def evaluate_cases(rng):
+    batches = uneven_batches()
+    weight = torch.randn(2, 3, generator=rng)
+    return [Case(weight, batches, driver=f"{DRIVERS}.mode_net_accuracy")]
 
 
-# --- q3: evaluation mode --------------------------------------------------------------------------------------
-
-class ModeNet(nn.Module):
-    """A fixed network whose training-mode output is wrong (as a heavily dropped-out one would be) and which notes
-    how it was called: in which mode, and with or without gradient tracking."""
-
-    def __init__(self):
-        super().__init__()
-        self.linear = RecordingNet()
-        self.modes = []
-
-    def forward(self, X):
-        self.modes.append(self.training)
-        logits = self.linear(X)
-        return -logits if self.training else logits
-
-
-def run_evaluate(evaluate, seed: int = 0) -> dict:
+def check_evaluate(evaluate, cases) -> None:
+    """q3: accuracy over all examples, in evaluation mode, without a graph; the model's mode restored."""
     name = "evaluate"
     callable_answer(evaluate, name)
-    batches = uneven_batches()
-    out = {"batches": batches}
-    for start in ("train", "eval"):
-        net = ModeNet()
-        getattr(net, start)()
-        got = call(evaluate, net, batches, name=name, on=f"3 batches of 4, 4 and 2 examples, a model in {start} mode")
-        out[start] = {"got": got, "modes": list(net.modes), "after": net.training,
-                      "grad_enabled": net.linear.grad_enabled, "weight": net.linear.weight.detach()}
-    return out
-
-
-def judge_evaluate(out: dict) -> None:
-    name = "evaluate"
-    batches = out["batches"]
+    weight, batches = cases[0].args
+    out = driven(cases[0], evaluate)
     for start in ("train", "eval"):
         run = out[start]
         on = f"3 batches of 4, 4 and 2 examples, a model in {start} mode"
         got = as_number(run["got"], name, on)
         with torch.no_grad():
-            right = [((Xb @ run["weight"]).argmax(1) == yb) for Xb, yb in batches]
-            wrong_mode = [((-(Xb @ run["weight"])).argmax(1) == yb) for Xb, yb in batches]
+            right = [((Xb @ weight).argmax(1) == yb) for Xb, yb in batches]
+            wrong_mode = [((-(Xb @ weight)).argmax(1) == yb) for Xb, yb in batches]
         want = torch.cat(right).double().mean().item()
         if not run["modes"]:
             raise Incorrect(f"on {on}, `{name}` never called `net`")
@@ -257,7 +248,7 @@ def judge_evaluate(out: dict) -> None:
                                 "the last batch is smaller: count right predictions and examples over all batches")
             raise Incorrect(f"on {on}, `{name}` returned {got:.4g}, expected {want:.4g}, the accuracy over all "
                             "examples in evaluation mode")
-        if run["after"] != (start == "train"):
+        if run["after"] is not (start == "train"):
             raise Incorrect(f"`{name}` left a model that came in {start} mode in "
                             f"{'train' if run['after'] else 'eval'} mode: remember net.training first and restore "
                             "it at the end (net.train(was_training)), or training would go on without dropout")
@@ -265,9 +256,44 @@ def judge_evaluate(out: dict) -> None:
             raise Incorrect(f"`{name}` called `net` with gradient tracking on: run the loop inside torch.no_grad()")
 
 
-def check_evaluate(evaluate, seed: int = 0) -> None:
-    """q3: accuracy over all examples, in evaluation mode, without a graph; the model's mode restored."""
-    judge_evaluate(run_evaluate(evaluate, seed))
+# --- q4: a fair comparison of optimisers --------------------------------------------------------------------------
+
+def compare_cases(rng):
+    X, y = torch.randn(12, 4, generator=rng), torch.randint(0, 3, (12,), generator=rng)
+    return [Case(X, y, 4, [0.1, 0.01], driver=f"{DRIVERS}.optimiser_comparison")]
+
+
+def check_compare_optimizers(compare_optimizers, train_epoch, cases):
+    """q3: a fresh network per optimiser (make_net()), one epoch each with train_epoch, mean step loss per name."""
+    name = "compare_optimizers"
+    callable_answer(compare_optimizers, name)
+    callable_answer(train_epoch, "train_epoch")
+    X, y, batch, lrs = cases[0].args
+    batches = [(X[i:i + batch], y[i:i + batch]) for i in range(0, len(y), batch)]
+    want = {}
+    for key, lr in zip(("sgd", "adam"), lrs):
+        torch.manual_seed(0)  # the driver's make_net() builds its network from this seed
+        net = nn.Sequential(nn.Linear(X.shape[1], 5), nn.ReLU(), nn.Linear(5, 3))
+        losses = reference_epoch(net, batches, lr, adam=key == "adam")
+        want[key] = sum(losses) / len(losses)
+    on = "two optimisers ('sgd' and 'adam') on a toy problem"
+    out = driven(cases[0], compare_optimizers, train_epoch)
+    got = out["got"]
+    if not isinstance(got, dict) or set(got) != set(want):
+        raise Incorrect(f"on {on}, `{name}` returned {show(got)}; expected a dict with the same keys as the "
+                        "optimisers' dict, 'sgd' and 'adam'")
+    if out["calls"] < len(want):
+        raise Incorrect(f"on {on}, `{name}` called make_net() {out['calls']} time(s) for {len(want)} optimisers: "
+                        "each optimiser must start from a fresh network, or the second continues where the "
+                        "first stopped")
+    for key in want:
+        value = got[key]
+        if isinstance(value, torch.Tensor) or isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise Incorrect(f"on {on}, the value for {key!r} is {show(value)}; expected a Python float, the mean "
+                            "of the epoch's step losses")
+        if not math.isclose(value, want[key], rel_tol=1e-4, abs_tol=1e-6):
+            raise Incorrect(f"on {on}, the value for {key!r} is {value:.5g}, expected {want[key]:.5g}: the mean of "
+                            "the losses that train_epoch returns for one epoch (is train_epoch from q2 right?)")
 
 
 # --- q5: 2,000 training images, scored on the test images ----------------------------------------------------
@@ -299,63 +325,57 @@ def check_budget(num_hiddens, dropout, batch_size, num_epochs) -> None:
         raise Incorrect(f"num_epochs = {num_epochs!r}: the budget is a whole number of epochs from 1 to {MAX_EPOCHS}")
 
 
-def logits_of(net, X, name: str) -> torch.Tensor:
-    with torch.no_grad():
-        parts = [call(net, X[i:i + 2000], name=name, on="test images") for i in range(0, len(X), 2000)]
-    parts = [expect_tensor(z, (min(2000, len(X) - i), 10), name, "a batch of images")
-             for z, i in zip(parts, range(0, len(X), 2000))]
-    return torch.cat(parts).double()
+def target_cases(rng):
+    """The 2,000 training images with their labels, and the 10,000 test images in an order drawn for this
+    grading, without their labels (kept in the case, on the checker's side)."""
+    train_images, train_labels, test_images, test_labels = data_split()
+    order = torch.randperm(len(test_labels), generator=rng)
+    seed = 0  # the notebook's try_setting trains with seed 0: the check trains exactly as it does
+    case = HeldOut(train_images, train_labels, test_images[order], seed,
+                   (MAX_HIDDENS, MIN_BATCH, MAX_EPOCHS, N_TRAIN), driver=f"{DRIVERS}.train_target")
+    case.labels, case.extra = test_labels[order], train_labels
+    return [case]
 
 
-def run_target(MLP, num_hiddens, dropout, make_optimizer, batch_size, num_epochs, seed: int = 0) -> dict:
-    """Build MLP(784, num_hiddens, 10, dropout) with ``seed``, train it with the learner's optimiser on the 2,000
-    images, and hand back its logits (evaluation mode) on the training and the test images."""
-    from book.data import FastLoader
+def logits(parts, n: int, name: str) -> torch.Tensor:
+    if not isinstance(parts, list) or not parts:
+        raise Incorrect(f"`{name}` returned no logits")
+    sizes = [min(2000, n - i) for i in range(0, n, 2000)]
+    if len(parts) != len(sizes):
+        raise Incorrect(f"`{name}` returned logits for {len(parts)} batches, expected {len(sizes)}")
+    return torch.cat([expect_tensor(z, (k, 10), name, "a batch of images") for z, k in zip(parts, sizes)]).double()
+
+
+def check_target(MLP, num_hiddens, dropout, make_optimizer, batch_size, num_epochs, cases):
+    """q5: the learner's MLP and optimiser, trained on 2,000 images within the budget, reach a mean cross-entropy
+    of at most TARGET_LOSS on the 10,000 test images (labels never handed to learner code)."""
+    from book.evaluation import accuracy_interval
 
     check_budget(num_hiddens, dropout, batch_size, num_epochs)
     callable_answer(make_optimizer, "make_optimizer")
-    train_images, train_labels, test_images, _ = data_split()
+    case = cases[0]
+    out = driven(case, MLP, num_hiddens, dropout, make_optimizer, batch_size, num_epochs)
     name = f"MLP(784, {num_hiddens}, 10, dropout={dropout})"
-    torch.manual_seed(seed)
-    net = call(MLP, 784, num_hiddens, 10, dropout, name=name, on="these sizes")
-    if not isinstance(net, nn.Module):
-        raise Incorrect(f"{name} returned {type(net).__name__}, expected an nn.Module (see q1)")
-    optimizer = call(make_optimizer, net.parameters(), name="make_optimizer", on=f"the parameters of {name}")
-    if not isinstance(optimizer, torch.optim.Optimizer):
-        raise Incorrect(f"make_optimizer returned {type(optimizer).__name__}, expected a torch.optim optimiser, "
+    if out.get("budget") is False:
+        raise Incorrect("the settings are outside the budget")
+    if "net" in out:
+        raise Incorrect(f"{name} returned {out['net']}, expected an nn.Module (see q1)")
+    if "optimizer" in out:
+        raise Incorrect(f"make_optimizer returned {out['optimizer']}, expected a torch.optim optimiser, "
                         "e.g. torch.optim.Adam(params, lr=1e-3)")
-    setting = (f"num_hiddens={num_hiddens}, dropout={dropout}, {type(optimizer).__name__} "
-               f"(lr {optimizer.param_groups[0].get('lr')}), batch_size={batch_size}, num_epochs={num_epochs}")
-    train_iter = FastLoader(train_images, train_labels, batch_size=batch_size, seed=seed, device="cpu")
-    for epoch in range(1, num_epochs + 1):
-        net.train()
-        for X, y in train_iter:
-            loss = F.cross_entropy(call(net, X, name=name, on="a training batch"), y)
-            if not math.isfinite(loss.item()):
-                return {"setting": setting, "diverged": epoch}
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-    net.eval()
-    return {"setting": setting, "diverged": None, "train_logits": logits_of(net, train_iter.X, name),
-            "test_logits": logits_of(net, test_images.float().div(255).unsqueeze(1), name)}
-
-
-def judge_target(out: dict) -> str:
-    """The mean cross-entropy on the test images (labels never handed to learner code), against the target."""
-    from book.evaluation import accuracy_interval
-
-    setting = out["setting"]
-    if out["diverged"]:
+    setting = str(out.get("setting"))
+    if out.get("diverged"):
         raise Incorrect(f"with {setting}, training diverged in epoch {out['diverged']} (the loss became nan or inf); "
                         "lower the learning rate")
-    _, train_labels, _, test_labels = data_split()
-    for key in ("train_logits", "test_logits"):
-        if not torch.isfinite(out[key]).all():
+    train_labels, test_labels = case.extra, case.labels
+    train_logits = logits(out.get("train_logits"), len(train_labels), name)
+    test_logits = logits(out.get("test_logits"), len(test_labels), name)
+    for z in (train_logits, test_logits):
+        if not torch.isfinite(z).all():
             raise Incorrect(f"with {setting}, the trained network returns nan or inf")
-    test_loss = F.cross_entropy(out["test_logits"], test_labels).item()
-    train_loss = F.cross_entropy(out["train_logits"], train_labels).item()
-    correct = int((out["test_logits"].argmax(1) == test_labels).sum())
+    test_loss = F.cross_entropy(test_logits, test_labels).item()
+    train_loss = F.cross_entropy(train_logits, train_labels).item()
+    correct = int((test_logits.argmax(1) == test_labels).sum())
     acc = accuracy_interval(correct, len(test_labels))
     scores = (f"a loss of {test_loss:.4f} on the {len(test_labels):,} test images (accuracy {acc}); "
               f"{train_loss:.4f} on its 2,000 training images")
@@ -369,34 +389,30 @@ def judge_target(out: dict) -> str:
     return f"With {setting}: {scores}."
 
 
-def check_target(MLP, num_hiddens, dropout, make_optimizer, batch_size, num_epochs, seed: int = 0):
-    """q5: the learner's MLP and optimiser, trained on 2,000 images within the budget, reach a mean cross-entropy
-    of at most TARGET_LOSS on the 10,000 test images."""
-    return judge_target(run_target(MLP, num_hiddens, dropout, make_optimizer, batch_size, num_epochs, seed))
-
-
-q1 = Question(EXERCISE, "q1", "An MLP with dropout, as an nn.Module", 3, check_mlp, hints=[
+q1 = Question(EXERCISE, "q1", "An MLP with dropout, as an nn.Module", 3, check_mlp, cases=mlp_cases, hints=[
     "In __init__, call super().__init__() first, then create the layers as attributes: nn.Flatten(), "
     "nn.Linear(num_inputs, num_hiddens), nn.ReLU(), nn.Dropout(dropout), nn.Linear(num_hiddens, num_outputs).",
     "forward(self, X) applies them in that order and returns the last layer's output (logits, no softmax). "
     "nn.Dropout is only active in training mode; you need not test the mode yourself.",
 ])
-q2 = Question(EXERCISE, "q2", "A training epoch with an optimiser", 2, check_train_epoch, hints=[
+q2 = Question(EXERCISE, "q2", "A training epoch with an optimiser", 2, check_train_epoch,
+              cases=train_epoch_cases, hints=[
     "net.train() first; then for each batch: loss = F.cross_entropy(net(X), y), optimizer.zero_grad(), "
     "loss.backward(), optimizer.step().",
     "Collect loss.item() of every step in a list and return it.",
 ])
-q3 = Question(EXERCISE, "q3", "Evaluate in evaluation mode", 2, check_evaluate, hints=[
+q3 = Question(EXERCISE, "q3", "Evaluate in evaluation mode", 2, check_evaluate, cases=evaluate_cases, hints=[
     "was_training = net.training; net.eval(); then count right predictions and examples over all batches inside "
     "torch.no_grad().",
     "Before returning right / seen, put the model back: net.train(was_training).",
 ])
-q4 = Question(EXERCISE, "q4", "Compare optimisers fairly", 2, check_compare_optimizers, hints=[
+q4 = Question(EXERCISE, "q4", "Compare optimisers fairly", 2, check_compare_optimizers, cases=compare_cases, hints=[
     "A fair comparison starts every optimiser from the same weights: call make_net() once per optimiser.",
     "For each name, make: net = make_net(); optimizer = make(net.parameters()); losses = train_epoch(net, "
     "optimizer, train_iter); store sum(losses) / len(losses) under that name.",
 ])
 q5 = Question(EXERCISE, "q5", f"2,000 images, a loss of at most {TARGET_LOSS} on unseen ones", 3, check_target,
+              cases=target_cases,
               hints=[
     "Watch the validation loss per epoch in try_setting: where it turns upwards while the training loss keeps "
     "falling, the network starts to memorise its 2,000 images. Stop before that.",

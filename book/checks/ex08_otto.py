@@ -1,10 +1,14 @@
 """Checks of exercise 08: the Otto-style challenge -- Kaggle's log loss, count features, softmax regression, an
 MLP, and a submission file.
 
-The models of q3 and q4 are scored on fresh rows of the data's generator, drawn by the check and never seen by
-the notebook (like Kaggle's private leaderboard), through the learner's own ``prepare`` of q2. The reference
-functions of the course (``book.kaggle.log_loss``, ``book.otto.transform`` / ``standardise``,
-``book.kaggle.read_submission`` / ``score_submission``) are what the answers are measured against.
+Each question's inputs come from its ``*_cases(rng)`` function, fresh for every class grading, in which the
+checkers below run in the grader's process on what the learner's code returned (:mod:`book.protocol`). The
+models of q3 and q4 are scored on fresh rows of the data's generator, drawn for each grading and never seen by
+the notebook (like Kaggle's private leaderboard), through the learner's own ``prepare`` of q2: a driver of
+:mod:`book.drivers_ex06_08` gets the rows' counts, only this module their labels. The reference functions of the
+course (``book.kaggle.log_loss``, ``book.otto.transform`` / ``standardise``, ``book.kaggle.read_submission`` /
+``score_submission``) are what the answers are measured against; the answers must not call the first of them
+(nor ``row_log_losses`` and ``write_submission``), and ``ANSWER_KEY`` names the module for the grader's sandbox.
 """
 
 from __future__ import annotations
@@ -17,7 +21,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from book.checks.common import call, callable_answer, expect_tensor, expect_unchanged, forbidden_calls, show
+from book.checks.common import call, callable_answer, expect_tensor, expect_unchanged, show
+from book.checks.ex06_generalisation import driven, not_calling
+from book.checks.ex07_mlp import HeldOut, observed
+from book.drivers_ex06_08 import TRAIN_ROWS_SEEN
+from book.protocol import Case
 from book.questions import Incorrect, NotAttempted, Question
 
 EXERCISE = "08_otto"
@@ -29,6 +37,8 @@ SOFTMAX_TARGET, MLP_TARGET = 0.70, 0.52
 HOLDOUT_SIZE = 20_000
 HOLDOUT_SEED = 606  # the check's fresh rows: a random stream apart from the notebook's training and test rows
 EPS = 1e-15  # Kaggle's clipping constant
+ANSWER_KEY = ("book.kaggle",)  # its log loss and submission writer are what q1 and q5 ask for
+DRIVERS = "book.drivers_ex06_08"
 
 
 # --- data the checks share (generated once per kernel) -------------------------------------------------------
@@ -41,10 +51,11 @@ def otto_data():
     return load_otto()
 
 
-@functools.lru_cache(maxsize=1)
-def holdout() -> tuple[torch.Tensor, torch.Tensor]:
-    """Fresh rows of the same generator, counts and labels, that the notebook never sees."""
-    return otto_data().model.sample(HOLDOUT_SIZE, HOLDOUT_SEED)
+def holdout(rng) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fresh rows of the same generator, counts and labels, that the notebook never sees: drawn with a seed
+    from ``rng`` (a fresh one for every class grading; self-study draws with a fixed one)."""
+    return otto_data().model.sample(HOLDOUT_SIZE, HOLDOUT_SEED + int(torch.randint(0, 1 << 30, (1,),
+                                                                                  generator=rng)))
 
 
 def as_float(value, name: str, on: str, n_rows: int) -> float:
@@ -91,9 +102,9 @@ def slips(p: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
     }
 
 
-def log_loss_cases() -> list[tuple[str, torch.Tensor, torch.Tensor]]:
-    """(description, probabilities, labels): ordinary rows, zeros, and rows that do not sum to 1."""
-    g = torch.Generator().manual_seed(6)
+def log_loss_inputs(g) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+    """(description, probabilities, labels): ordinary rows (drawn with ``g``), zeros, and rows that do not sum
+    to 1."""
     ordinary = torch.softmax(torch.randn(5, NUM_CLASSES, generator=g) * 2, dim=1)  # float32, as a model gives
     ordinary_labels = torch.cat([ordinary[:3].argmax(1), torch.tensor([3, 8])])  # 3 rows right, 2 rows wrong
     zeros = torch.zeros(4, NUM_CLASSES, dtype=torch.float64)
@@ -114,6 +125,18 @@ def log_loss_cases() -> list[tuple[str, torch.Tensor, torch.Tensor]]:
     ]
 
 
+BAD_SHAPES = [("4 rows of probabilities and 3 labels",
+               "a label missing for a row (or one too many) must be an error, not a score of some rows"),
+              ("a 1-D tensor of probabilities (9,) and 1 label",
+               "the probabilities must be a 2-D tensor, one row per example")]
+
+
+def log_loss_cases(rng):
+    return [Case(p, y) for _, p, y in log_loss_inputs(rng)] + [
+        Case(torch.full((4, NUM_CLASSES), 1 / NUM_CLASSES), torch.tensor([0, 1, 2])),
+        Case(torch.full((NUM_CLASSES,), 1 / NUM_CLASSES), torch.tensor([0]))]
+
+
 def expect_value_error(fn, p, y, name: str, on: str, why: str) -> None:
     try:
         out = fn(p, y)
@@ -127,17 +150,19 @@ def expect_value_error(fn, p, y, name: str, on: str, why: str) -> None:
     raise Incorrect(f"on {on}, `{name}` returned {show(out)} instead of raising ValueError: {why}")
 
 
-def check_log_loss(kaggle_log_loss):
+def check_log_loss(kaggle_log_loss, cases):
     """q1: clip to [1e-15, 1 - 1e-15], renormalise the rows, mean of -log p[i, y_i]; a float; ValueError on
     shapes that do not fit; inputs left alone; written, not borrowed from book.kaggle."""
-    from book.kaggle import log_loss
+    from book.kaggle import log_loss, row_log_losses
 
     name = "kaggle_log_loss"
     callable_answer(kaggle_log_loss, name)
-    for on, p, y in log_loss_cases():
+    descriptions = [on for on, _, _ in log_loss_inputs(torch.Generator().manual_seed(0))]
+    for on, case in zip(descriptions, cases):
+        p, y = case.args
         before = p.clone()
-        with forbidden_calls([log_loss], name, "this question asks you to write the metric yourself, from clamp, "
-                                               "sum, log and mean"):
+        with not_calling([log_loss, row_log_losses], name, "this question asks you to write the metric yourself, "
+                                                          "from clamp, sum, log and mean"):
             out = call(kaggle_log_loss, p, y, name=name, on=on)
         expect_unchanged(before, p, name, "the probabilities it was given")
         got = as_float(out, name, on, len(y))
@@ -151,12 +176,8 @@ def check_log_loss(kaggle_log_loss):
             if why != "right" and math.isfinite(value) and math.isclose(got, value, rel_tol=1e-5, abs_tol=1e-7):
                 raise Incorrect(f"on {on}, `{name}` returned {got:.6g}, expected {want:.6g}: {why}")
         raise Incorrect(f"on {on}, `{name}` returned {got:.6g}, expected {want:.6g}")
-    p = torch.full((4, NUM_CLASSES), 1 / NUM_CLASSES)
-    expect_value_error(kaggle_log_loss, p, torch.tensor([0, 1, 2]), name, "4 rows of probabilities and 3 labels",
-                       "a label missing for a row (or one too many) must be an error, not a score of some rows")
-    expect_value_error(kaggle_log_loss, torch.full((NUM_CLASSES,), 1 / NUM_CLASSES), torch.tensor([0]), name,
-                       "a 1-D tensor of probabilities (9,) and 1 label",
-                       "the probabilities must be a 2-D tensor, one row per example")
+    for (on, why), case in zip(BAD_SHAPES, cases[len(descriptions):]):
+        expect_value_error(kaggle_log_loss, *case.args, name, on, why)
 
 
 # --- q2: log1p and standardisation with the training statistics ----------------------------------------------
@@ -187,20 +208,30 @@ def close(a: torch.Tensor, b: torch.Tensor) -> bool:
     return bool(torch.allclose(a.double(), b.double(), rtol=2e-3, atol=2e-3))
 
 
-def check_prepare(prepare):
+def prepare_cases(rng):
+    """2,000 training rows and 500 test rows (three times the counts: other statistics, so that a leak of them
+    shows) with a feature that never occurs; then the same training rows with the first 50 test rows."""
+    from book.otto import make_model
+
+    model = make_model()
+    seeds = torch.randint(0, 1 << 30, (2,), generator=rng).tolist()
+    train, _ = model.sample(2_000, seed=seeds[0])
+    test, _ = model.sample(500, seed=seeds[1])
+    test = test * 3
+    train[:, 4] = test[:, 4] = 0  # a feature that never occurs: standard deviation 0
+    return [Case(train, test), Case(train.clone(), test[:50].clone())]
+
+
+def check_prepare(prepare, cases):
     """q2: log1p of the counts, then per-column standardisation with the *training* rows' mean and standard
     deviation, applied to both; a column constant in training stays finite."""
-    from book.otto import make_model, transform
+    from book.otto import transform
 
     name = "prepare"
     callable_answer(prepare, name)
-    model = make_model()
-    train, _ = model.sample(2_000, seed=61)
-    test, _ = model.sample(500, seed=62)
-    test = test * 3  # other statistics than the training rows, so that a leak of them shows
-    train[:, 4] = test[:, 4] = 0  # a feature that never occurs: standard deviation 0
+    train_in, test_in = cases[0].args
+    train, test = train_in.clone(), test_in.clone()
     on = "2,000 training rows and 500 test rows of counts (feature 5 is 0 everywhere)"
-    train_in, test_in = train.clone(), test.clone()
     out = call(prepare, train_in, test_in, name=name, on=on)
     expect_unchanged(train, train_in, name, "the training counts")
     expect_unchanged(test, test_in, name, "the test counts")
@@ -254,7 +285,7 @@ def check_prepare(prepare):
         raise Incorrect(f"on {on}, the test features are wrong: {why}")
     # A leak that the comparisons above might miss: a test row's features must not depend on the other test rows.
     fewer = "the same training rows and only the first 50 test rows"
-    again_train, again_test = features_pair(call(prepare, train.clone(), test[:50].clone(), name=name, on=fewer),
+    again_train, again_test = features_pair(call(prepare, *cases[1].args, name=name, on=fewer),
                                             name, fewer, (tuple(train.shape), (50, NUM_FEATURES)))
     if not (torch.allclose(again_train, got_train) and torch.allclose(again_test, got_test[:50])):
         raise Incorrect(f"on {fewer}, `{name}` gave other features than before: the features must depend on the "
@@ -263,96 +294,90 @@ def check_prepare(prepare):
 
 # --- q3 and q4: models scored on fresh rows ------------------------------------------------------------------
 
-def is_linear(net: nn.Module, device, dtype) -> bool:
-    g = torch.Generator().manual_seed(3)
-    a, b = (torch.randn(6, NUM_FEATURES, generator=g).to(device, dtype) for _ in range(2))
-    zero = torch.zeros_like(a)
-    with torch.no_grad():
-        f = {k: net(v).double() for k, v in (("a+b", a + b), ("a", a), ("b", b), ("0", zero))}
-    return bool(torch.allclose(f["a+b"] - f["0"], (f["a"] - f["0"]) + (f["b"] - f["0"]), atol=1e-4, rtol=1e-4))
+def held_out_cases(rng, name: str = "softmax_net"):
+    """The training counts, fresh rows of counts (their labels stay in the case, here), and two random rows of
+    features for a linearity test; ``name``: the model's name in the messages."""
+    data = otto_data()
+    counts, labels = holdout(rng)
+    a, b = torch.randn(6, NUM_FEATURES, generator=rng), torch.randn(6, NUM_FEATURES, generator=rng)
+    case = HeldOut(name, data.train_features, counts, a, b, driver=f"{DRIVERS}.held_out_logits")
+    case.labels, case.extra = labels, None
+    return [case]
 
 
-def logits_of(net: nn.Module, X: torch.Tensor, name: str) -> torch.Tensor:
-    """``net``'s logits for the rows ``X`` (float64, on the CPU), in eval mode (no dropout: predictions are made
-    that way), in batches, without a graph; the net's mode is restored afterwards."""
-    param = next(net.parameters())
-    was_training = net.training
-    net.eval()
-    try:
-        with torch.no_grad():
-            parts = [call(net, X[i:i + 8192].to(param.device, param.dtype), name=name, on="rows of 93 features")
-                     for i in range(0, len(X), 8192)]
-    finally:
-        net.train(was_training)
-    parts = [expect_tensor(z, (min(8192, len(X) - 8192 * i), NUM_CLASSES), name, "a batch of rows of 93 features")
-             for i, z in enumerate(parts)]
+def batched_logits(parts, n: int, name: str) -> torch.Tensor:
+    """The logits a driver observed for ``n`` rows in batches of 8192, checked and joined (float64)."""
+    sizes = [min(8192, n - i) for i in range(0, n, 8192)]
+    if not isinstance(parts, list) or len(parts) != len(sizes):
+        raise Incorrect(f"`{name}` returned no logits for some of the rows")
+    parts = [expect_tensor(z, (k, NUM_CLASSES), name, "a batch of rows of 93 features") for z, k in zip(parts, sizes)]
     logits = torch.cat(parts).double().cpu()
     if not torch.isfinite(logits).all():
         raise Incorrect(f"`{name}` returns nan or inf: did training diverge? (a smaller learning rate helps)")
     return logits
 
 
-def held_out_scores(net: nn.Module, prepare, name: str) -> dict:
+def held_out_scores(net, prepare, name: str, case) -> dict:
     """Score ``net`` on the fresh rows, featurised by the learner's ``prepare`` (fitted on the training counts).
 
-    Returns the log loss, whether the net is linear, its number of parameters, and the prepared training features
-    (to tell over-fitting from under-fitting when the score misses)."""
+    Returns the log loss, whether the net is linear, its number of parameters, and what explains a miss (the
+    log losses of the raw counts' and of the training features' predictions)."""
     from book.kaggle import log_loss
 
-    if not isinstance(net, nn.Module):
+    if not isinstance(net, nn.Module) and getattr(net, "_state", None) is None:  # (a recorded model has one)
         raise Incorrect(f"`{name}` should be a trained model (an nn.Module), but it is {type(net).__name__} "
                         f"{show(net)}")
     params = list(net.parameters())
     if not params:
         raise Incorrect(f"`{name}` has no parameters: it cannot have learned anything")
-    data = otto_data()
-    counts, labels = holdout()
-    on = f"the {len(data.train_labels):,} training rows and {HOLDOUT_SIZE:,} fresh rows"
-    prepared = call(prepare, data.train_features.clone(), counts.clone(), name="prepare", on=on)
-    train_X, fresh_X = features_pair(prepared, "prepare", on, (tuple(data.train_features.shape), tuple(counts.shape)))
-    logits = logits_of(net, fresh_X, name)
+    train_counts, counts = case.args[1:3]
+    labels, train_labels = case.labels, otto_data().train_labels
+    on = f"the {len(train_counts):,} training rows and {len(counts):,} fresh rows"
+    obs = driven(case, net, prepare)
+    if "prepared" in obs:
+        features_pair(obs["prepared"], "prepare", on, (tuple(train_counts.shape), tuple(counts.shape)))
+    logits = batched_logits(observed(obs, "fresh"), len(counts), name)
     if (logits >= 0).all() and torch.allclose(logits.sum(1), torch.ones(len(logits), dtype=torch.float64), atol=1e-4):
         raise Incorrect(f"`{name}` returns probabilities (its rows sum to 1): it ends in a softmax. The last layer "
                         "must return logits; the loss (and predict_proba) turn them into probabilities")
-    was_training = net.training
-    net.eval()
-    try:
-        linear = is_linear(net, params[0].device, params[0].dtype)
-    finally:
-        net.train(was_training)
+    f = {k: expect_tensor(v, (6, NUM_CLASSES), name, "rows of 93 features").double()
+         for k, v in observed(obs, "linearity").items()}
+    if set(f) != {"a+b", "a", "b", "0"}:
+        raise Incorrect(f"the check did not observe `{name}` on all its inputs")
+    linear = bool(torch.allclose(f["a+b"] - f["0"], (f["a"] - f["0"]) + (f["b"] - f["0"]), atol=1e-4, rtol=1e-4))
+    raw = batched_logits(observed(obs, "raw"), len(counts), name)
+    seen = min(TRAIN_ROWS_SEEN, len(train_counts))  # enough training rows to tell over-fitting
+    train = batched_logits(observed(obs, "train"), seen, name)
     return {"loss": log_loss(torch.softmax(logits, 1), labels), "linear": linear,
-            "params": sum(p.numel() for p in params), "train_X": train_X}
+            "params": sum(p.numel() for p in params), "labels": labels,
+            "raw": log_loss(torch.softmax(raw, 1), labels),
+            "train": log_loss(torch.softmax(train, 1), train_labels[:seen])}
 
 
-def explain_miss(net: nn.Module, scores: dict, target: float, name: str) -> str:
+def explain_miss(scores: dict, target: float, name: str) -> str:
     """Why the held-out log loss misses the target, as far as the numbers tell."""
-    from book.kaggle import log_loss
     from book.otto import prior_log_loss
 
-    data = otto_data()
-    counts, labels = holdout()
     loss = scores["loss"]
-    prior = prior_log_loss(data.train_labels, labels)
+    prior = prior_log_loss(otto_data().train_labels, scores["labels"])
     text = f"`{name}` scores a log loss of {loss:.4f} on {HOLDOUT_SIZE:,} fresh rows; the bar is {target:.2f}"
     if loss > prior - 0.05:
         return (text + f". That is no better than guessing the training class shares ({prior:.2f}): was the model "
                 "trained (fit returns the trained model), on the features X_train?")
-    raw = log_loss(torch.softmax(logits_of(net, counts.float(), name), 1), labels)
-    if raw < loss - 0.05:
-        return (text + f", but {raw:.4f} when fed the raw counts: it was trained on the raw counts. Train it on "
-                "X_train, the features prepare returns (log1p, standardised): those are what it is scored on")
-    train = log_loss(torch.softmax(logits_of(net, scores["train_X"], name), 1), data.train_labels)
-    if train < loss - 0.08:
-        return (text + f", and {train:.4f} on the training rows: it over-fits. Fewer epochs, a smaller network or "
-                "more dropout")
-    return (text + f" ({train:.4f} on the training rows). More epochs, another learning rate, or (for the MLP) "
-            "another size of network")
+    if scores["raw"] < loss - 0.05:
+        return (text + f", but {scores['raw']:.4f} when fed the raw counts: it was trained on the raw counts. Train "
+                "it on X_train, the features prepare returns (log1p, standardised): those are what it is scored on")
+    if scores["train"] < loss - 0.08:
+        return (text + f", and {scores['train']:.4f} on the training rows: it over-fits. Fewer epochs, a smaller "
+                "network or more dropout")
+    return (text + f" ({scores['train']:.4f} on the training rows). More epochs, another learning rate, or (for "
+            "the MLP) another size of network")
 
 
-def check_softmax_regression(softmax_net, prepare):
+def check_softmax_regression(softmax_net, prepare, cases):
     """q3: one linear layer 93 -> 9 (logits), scoring at most 0.70 on the fresh rows."""
     name = "softmax_net"
-    scores = held_out_scores(softmax_net, prepare, name)
+    scores = held_out_scores(softmax_net, prepare, name, cases[0])
     expected = NUM_FEATURES * NUM_CLASSES + NUM_CLASSES
     if not scores["linear"]:
         raise Incorrect(f"`{name}` is not a linear function of its input: softmax regression is a single "
@@ -362,34 +387,46 @@ def check_softmax_regression(softmax_net, prepare):
                         f"nn.Linear({NUM_FEATURES}, {NUM_CLASSES}) with a bias, has {NUM_FEATURES} x {NUM_CLASSES} "
                         f"+ {NUM_CLASSES} = {expected}")
     if scores["loss"] > SOFTMAX_TARGET:
-        raise Incorrect(explain_miss(softmax_net, scores, SOFTMAX_TARGET, name))
+        raise Incorrect(explain_miss(scores, SOFTMAX_TARGET, name))
     return f"Log loss {scores['loss']:.4f} on {HOLDOUT_SIZE:,} fresh rows (the bar: {SOFTMAX_TARGET:.2f})."
 
 
-def check_mlp(mlp, prepare):
+def check_mlp(mlp, prepare, cases):
     """q4: a model with a hidden layer (not linear), scoring at most 0.52 on the fresh rows."""
     name = "mlp"
-    scores = held_out_scores(mlp, prepare, name)
+    scores = held_out_scores(mlp, prepare, name, cases[0])
     if scores["linear"]:
         raise Incorrect(f"`{name}` is a linear function of its input, so it is softmax regression at best: give it "
                         "a hidden layer with a ReLU (e.g. MLP((93, 256, 9)))")
     if scores["loss"] > MLP_TARGET:
-        raise Incorrect(explain_miss(mlp, scores, MLP_TARGET, name))
+        raise Incorrect(explain_miss(scores, MLP_TARGET, name))
     return (f"Log loss {scores['loss']:.4f} on {HOLDOUT_SIZE:,} fresh rows (the bar: {MLP_TARGET:.2f}); "
             f"{scores['params']:,} parameters.")
 
 
 # --- q5: a submission file ------------------------------------------------------------------------------------
 
-def submission_cases():
-    """Ids out of order and far apart; float32 probabilities with tiny entries (a file must keep them)."""
-    ids = torch.tensor([17, 3, 42, 8])
+def submission_inputs(rng):
+    """Ids out of order and far apart (a fresh one among them); float32 probabilities with tiny entries (a file
+    must keep them)."""
+    ids = torch.tensor([17, 3, 42, 8 + int(torch.randint(0, 1000, (1,), generator=rng)) * 100])
     p = torch.tensor([[0.7, 0.1, 0.05, 0.05, 0.05, 0.02, 0.01, 0.01, 0.01],
                       [2e-9, 0.999999998, 0, 0, 0, 0, 0, 0, 0],
                       [0.123456789, 0.2, 0.3, 0.1, 0.05, 0.05, 0.05, 0.05, 0.076543211],
                       [1e-12, 0.25, 0.25, 0.25, 0.25 - 1e-12, 0, 0, 0, 0]], dtype=torch.float32)
     labels = torch.tensor([0, 0, 8, 0])  # the tiny entries sit at true classes: their digits decide the score
     return ids, p, labels
+
+
+SMALL_FILE = "small_submission.csv"
+
+
+def submission_cases(rng):
+    ids, p, labels = submission_inputs(rng)
+    on = f"4 ids ({', '.join(map(str, ids.tolist()))}) and float32 probabilities with tiny entries"
+    case = HeldOut(SMALL_FILE, ids, p, on, driver=f"{DRIVERS}.submission_files")
+    case.labels, case.extra = labels, None
+    return [case]
 
 
 def read_back(path: Path, name: str, what: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -422,22 +459,23 @@ def read_back(path: Path, name: str, what: str) -> tuple[torch.Tensor, torch.Ten
                         + str(exc).replace(str(path), "the file")) from None
 
 
-def check_submission(write_kaggle_submission, submission_path):
+def check_submission(write_kaggle_submission, submission_path, cases):
     """q5: a file Kaggle would accept (header, one row per id, every digit that matters), and the notebook's own
     submission at ``submission_path`` scored against the test rows' labels."""
     from book.kaggle import OttoFormatError, log_loss, score_submission, write_submission
 
     name = "write_kaggle_submission"
     callable_answer(write_kaggle_submission, name)
-    ids, p, labels = submission_cases()
-    on = "4 ids (17, 3, 42, 8) and float32 probabilities with tiny entries"
+    case = cases[0]
+    _, ids, p, on = case.args
+    with not_calling([write_submission], name, "this question asks you to write the file yourself (open(), or the "
+                                               "csv module)"):
+        files = driven(case, write_kaggle_submission, submission_path)
     with tempfile.TemporaryDirectory(prefix="otto-check-") as folder:
-        path = Path(folder) / "small_submission.csv"
-        with forbidden_calls([write_submission], name, "this question asks you to write the file yourself (open(), "
-                                                       "or the csv module)"):
-            call(write_kaggle_submission, path, ids.clone(), p.clone(), name=name, on=on)
-        if not path.is_file():
+        if files["small"] is None:
             raise Incorrect(f"on {on}, `{name}` wrote no file at the path it was given")
+        path = Path(folder) / SMALL_FILE
+        path.write_bytes(bytes(files["small"].tolist()))
         got_ids, got_p = read_back(path, name, f"the file `{name}` wrote for {on}")
         row_of = {i: r for r, i in enumerate(got_ids.tolist())}
         if sorted(row_of) != sorted(ids.tolist()):
@@ -459,55 +497,60 @@ def check_submission(write_kaggle_submission, submission_path):
                                 "class changes the score a lot; write at least 9 significant digits (f'{p:.9g}')")
             raise Incorrect(f"on {on}, id {i}'s probabilities read back as {show(row)}, expected {show(want[r])} "
                             "(in the order Class_1 ... Class_9)")
-        expected_score = log_loss(p, labels)
-        scored = score_submission(path, ids, labels)
+        expected_score = log_loss(p, case.labels)
+        scored = score_submission(path, ids, case.labels)
         if not math.isclose(scored, expected_score, rel_tol=1e-6):
             raise Incorrect(f"on {on}, the file scores {scored:.6g} but the probabilities {expected_score:.6g}")
 
-    data = otto_data()
-    if isinstance(submission_path, str):
-        submission_path = Path(submission_path)
-    if not isinstance(submission_path, Path) or not submission_path.is_file():
-        raise Incorrect(f"there is no file at submission_path ({submission_path}): write your model's predictions "
-                        f"for the test rows there, write_kaggle_submission(submission_path, otto.test_ids, ...)")
-    what = f"your submission {submission_path.name}"
-    got_ids, _ = read_back(submission_path, name, what)
-    try:
-        score = score_submission(submission_path, data.test_ids, data.test_labels)
-    except OttoFormatError as exc:
-        raise Incorrect(f"{what} is not a valid submission: " + str(exc).replace(str(submission_path), "the file")
-                        + " (otto.test_ids are the ids)") from None
-    return (f"Your submission {submission_path.name} is valid: {len(got_ids):,} rows, log loss {score:.4f} on the "
+        data = otto_data()
+        shown = files["own_name"]
+        if files["own"] is None:
+            raise Incorrect(f"there is no file at submission_path ({shown}): write your model's predictions for "
+                            f"the test rows there, write_kaggle_submission(submission_path, otto.test_ids, ...)")
+        own = Path(folder) / "own_submission.csv"  # the learner's file, as its bytes were recorded
+        own.write_bytes(bytes(files["own"].tolist()))
+        what = f"your submission {Path(shown).name}"
+        got_ids, _ = read_back(own, name, what)
+        try:
+            score = score_submission(own, data.test_ids, data.test_labels)
+        except OttoFormatError as exc:
+            raise Incorrect(f"{what} is not a valid submission: " + str(exc).replace(str(own), "the file")
+                            + " (otto.test_ids are the ids)") from None
+    return (f"Your submission {Path(shown).name} is valid: {len(got_ids):,} rows, log loss {score:.4f} on the "
             "test rows.")
 
 
-q1 = Question(EXERCISE, "q1", "Kaggle's multi-class log loss", 3, check_log_loss, hints=[
+q1 = Question(EXERCISE, "q1", "Kaggle's multi-class log loss", 3, check_log_loss,
+              cases=log_loss_cases, forbidden=("book.kaggle.log_loss", "book.kaggle.row_log_losses"), hints=[
     "Three steps on the probabilities p (N, 9): clip every entry to [1e-15, 1 - 1e-15] (torch.clamp), divide each "
     "row by its sum (keepdim=True), then average -log of the entry at each row's label.",
     "One entry per row: p[torch.arange(len(labels)), labels]. Before all that, raise ValueError unless p is 2-D "
     "and labels has one entry per row (p.dim(), labels.shape). Clamp makes a new tensor, so the input stays as it "
     "was; return a Python float (.item()).",
 ])
-q2 = Question(EXERCISE, "q2", "Count features: log1p and standardisation", 2, check_prepare, hints=[
+q2 = Question(EXERCISE, "q2", "Count features: log1p and standardisation", 2, check_prepare,
+              cases=prepare_cases, hints=[
     "log1p first (torch.log1p of the counts as floats), for the training and the test counts alike. Then the "
     "mean and standard deviation of every column, computed on the training features only (dim=0).",
     "Apply the same mean and std to both: (train - mean) / std and (test - mean) / std. Where std is 0 (a "
     "feature that never varies in training), divide by 1: torch.where(std > 0, std, torch.ones_like(std)).",
 ])
 q3 = Question(EXERCISE, "q3", f"Softmax regression: log loss at most {SOFTMAX_TARGET:.2f}", 2,
-              check_softmax_regression, hints=[
+              check_softmax_regression, cases=held_out_cases, hints=[
     "Softmax regression is one layer: nn.Linear(93, 9) (or MLP((93, 9))). It returns logits; no softmax at the "
     "end. Train it with fit on X_train, the features of q2.",
     "A linear model converges fast: a handful of epochs with Adam at lr around 0.01 is plenty. Check the test "
     "log loss that test_log_loss(softmax_net) prints.",
 ])
-q4 = Question(EXERCISE, "q4", f"An MLP: log loss at most {MLP_TARGET:.2f}", 3, check_mlp, hints=[
+q4 = Question(EXERCISE, "q4", f"An MLP: log loss at most {MLP_TARGET:.2f}", 3, check_mlp,
+              cases=functools.partial(held_out_cases, name="mlp"), hints=[
     "Hidden layers with ReLUs let the model bend its boundaries: MLP((93, h1, h2, 9), dropout=...) from book.mlp. "
     "Wide layers (hundreds of units) with dropout around 0.3 work well on this data.",
     "Adam at a learning rate of 1e-3 to 2e-3 for about 5 epochs; watch the test log loss: if it rises while the "
     "training loss falls, the network over-fits (more dropout, fewer epochs). Keep the cell under 30 s.",
 ])
-q5 = Question(EXERCISE, "q5", "A valid Kaggle submission", 2, check_submission, hints=[
+q5 = Question(EXERCISE, "q5", "A valid Kaggle submission", 2, check_submission,
+              cases=submission_cases, forbidden=("book.kaggle.write_submission",), hints=[
     "Line 1 is the header id,Class_1,...,Class_9; then one line per id: the id, then its 9 probabilities, "
     "separated by commas.",
     "Use ids.tolist() and probabilities.tolist() to get Python numbers, and write each probability with 9 "
