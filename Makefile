@@ -1,5 +1,6 @@
 # The course's commands. The two in the README:
-#   make book   set everything up, build the executed book into _build/html (make serve: and serve it)
+#   make book   set everything up, build the executed book into _build/html, in English and (in _build/html/zh_CN)
+#               in Chinese (make serve: and serve it)
 #   make test   set everything up, run every test (what CI runs)
 # Each set-up step is idempotent: a second run only redoes what changed.
 
@@ -8,20 +9,21 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8000
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
-# Idle OpenMP threads sleep instead of spinning: on a 2-core machine shared by a notebook kernel and its
-# client, spinning threads can make torch 10-50x slower.
+# Idle OpenMP threads sleep instead of spinning. `import book` sets this too (book/__init__.py says why and what
+# it measured); exported here for the processes the targets start before any of them imports book.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: help setup venv data web-assets browser sandbox book serve lab test bench grade exercises lock clean
+.PHONY: help setup venv data web-assets browser sandbox book serve lab test bench grade exercises catalogues lock clean
 
 help:
-	@echo "make book    build the executed book into _build/html (make serve: build, then serve on :$(PORT))"
+	@echo "make book    build the executed book into _build/html, the Chinese edition into _build/html/zh_CN (make serve: build, then serve on :$(PORT))"
 	@echo "make test    run every test: package, solutions under nbval, the book build (it runs every chapter) in a browser"
 	@echo "make lab     open the chapters in JupyterLab"
 	@echo "make data    where each data set is found (installs Debian's Fashion-MNIST where it can)"
 	@echo "make grade NB=exercises/02_cross_entropy.ipynb   grade a notebook (NB=folder/: a CSV, one row per learner)"
 	@echo "make exercises   regenerate the learner notebooks from exercises/solutions/"
-	@echo "make bench   time the data pipelines, the accuracy after 10 epochs, the book build, grading (~10 min)"
+	@echo "make catalogues  after editing a chapter or a quiz: update the translation catalogues locales/*/LC_MESSAGES/ (CONTRIBUTING.md)"
+	@echo "make bench   time the data pipelines, the accuracy after 10 epochs, the book build, grading (several minutes: two whole-book builds among them)"
 	@echo "make clean   remove _build (keeps .venv and .web_assets)"
 
 $(BIN)/.installed: requirements.txt constraints.txt pyproject.toml
@@ -48,12 +50,14 @@ sandbox:
 
 setup: venv data web-assets
 
+# Both editions, one site: English into _build/html (executing what changed, cache in _build/.jupyter_cache), then
+# Chinese into _build/html/zh_CN from the same cache (it executes nothing), each with -W -n --keep-going.
 book: setup
-	$(BIN)/jupyter-book build . -W -n --keep-going
-	@echo "The book is in _build/html: open _build/html/intro.html, or run 'make serve'."
+	$(BIN)/python scripts/i18n.py build
+	@echo "The book is in _build/html: open _build/html/intro.html (中文版: _build/html/zh_CN/intro.html), or run 'make serve'."
 
 serve: book
-	@echo "Serving the book at http://localhost:$(PORT)/intro.html (Ctrl-C stops)"
+	@echo "Serving the book at http://localhost:$(PORT)/intro.html, 中文版 at http://localhost:$(PORT)/zh_CN/intro.html (Ctrl-C stops)"
 	$(BIN)/python -m http.server $(PORT) --bind 127.0.0.1 --directory _build/html
 
 lab: setup
@@ -71,6 +75,11 @@ grade: venv sandbox
 # The learner notebooks exercises/*.ipynb are generated from exercises/solutions/*.ipynb: never edit them by hand.
 exercises: venv
 	$(BIN)/python -m book.make_exercises
+
+# After editing a chapter's text or a quiz: bring the catalogues locales/*/LC_MESSAGES/*.po up to date (new
+# messages empty, changed ones fuzzy, translations kept); no notebook is executed. See CONTRIBUTING.md.
+catalogues: venv
+	$(BIN)/python scripts/i18n.py update
 
 # Not part of `make test`: timings are measured and printed, never asserted. Options: `make bench
 # BENCH_ARGS=--skip-book`, or see `.venv/bin/python -m book.bench --help`.

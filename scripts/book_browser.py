@@ -398,7 +398,7 @@ class BookBrowser:
             response = page.goto(visit.url, wait_until="load", timeout=LOAD_TIMEOUT_MS)
             visit.status = response.status if response else None
             try:  # searchtools.js writes "Search finished, found N page(s)" once the index has been searched
-                page.wait_for_function("() => /Search finished|found \\d+ page/i.test("
+                page.wait_for_function("() => /Search finished|found \\d+ page|搜索完成/i.test("
                                        "(document.querySelector('#search-results') || {}).innerText || '')",
                                        timeout=timeout_ms)
             except Exception:

@@ -2,7 +2,8 @@
 
 Set COURSE_BUILT_BOOK=<path to a built _build/html> to reuse a build while developing; without it (CI,
 `make test`) the session builds the book itself, into a temporary folder, with -W so that any warning or
-failing cell fails the tests.
+failing cell fails the tests: both editions, English then Chinese (``built_book`` is the English html folder,
+``built_book_zh`` the Chinese one inside it, ``zh_CN/``).
 """
 
 import os
@@ -28,7 +29,9 @@ WEIGHT_REPORT = pytest.StashKey[str]()
 
 
 class _BackgroundBuild:
-    """`jupyter-book build -W` started as soon as collection shows a test that needs the book.
+    """`jupyter-book build -W` started as soon as collection shows a test that needs the book: the English
+    edition, then the Chinese one from the same execution cache, into <out>/_build/html and .../html/zh_CN
+    (scripts/i18n.py build, what `make book` runs).
 
     The build executes every chapter (the only run of the chapters in the test session) in one kernel while the
     rest of the session (nbval over the solutions, the package tests) runs in another: on two cores the two
@@ -38,10 +41,9 @@ class _BackgroundBuild:
     def __init__(self, out: Path):
         self.out = out
         self.log = open(out / "build.log", "w+")
-        jupyter_book = Path(sys.executable).parent / "jupyter-book"
         self.process = subprocess.Popen(
-            [str(jupyter_book), "build", str(ROOT), "-W", "-n", "--keep-going", "--path-output", str(out)],
-            stdout=self.log, stderr=subprocess.STDOUT, text=True)
+            [sys.executable, str(ROOT / "scripts" / "i18n.py"), "build", "--path-output", str(out)],
+            cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, text=True)
 
     def html(self) -> Path:
         try:
@@ -100,6 +102,16 @@ def built_book(pytestconfig) -> Path:
         out = Path(tempfile.mkdtemp(prefix="course-book-"))
         build = pytestconfig.stash[BUILD] = _BackgroundBuild(out)
     return build.html()
+
+
+@pytest.fixture(scope="session")
+def built_book_zh(built_book) -> Path:
+    """The Chinese edition's html folder, inside the English one (built by the same session build)."""
+    html = built_book / "zh_CN"
+    if not (html / "intro.html").is_file() or not (html / "search.html").is_file():
+        pytest.fail(f"{html} holds no built Chinese edition: build both editions (`make book`, or "
+                    "`.venv/bin/python scripts/i18n.py build`)")
+    return html
 
 
 @pytest.fixture(scope="session")

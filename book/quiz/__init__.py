@@ -51,19 +51,24 @@ def load_quiz(name: str | Path) -> Quiz:
 class QuizOutput:
     """What a notebook shows: the quiz as HTML in Jupyter, the book and Colab; its questions as text elsewhere."""
 
-    def __init__(self, quiz: Quiz):
+    def __init__(self, quiz: Quiz, language: str | None = None):
         self.quiz = quiz
+        self.language = language
 
     def _repr_html_(self) -> str:
-        return quiz_html(self.quiz)
+        return quiz_html(self.quiz, language=self.language)
 
     def __repr__(self) -> str:
         return str(self.quiz)
 
 
-def show_quiz(name: str | Path) -> None:
-    """Display the quiz of chapter ``name`` below the current cell (printed as text outside IPython)."""
-    output = QuizOutput(load_quiz(name))
+def show_quiz(name: str | Path, language: str | None = None) -> None:
+    """Display the quiz of chapter ``name`` below the current cell (printed as text outside IPython).
+
+    ``language="zh_CN"`` shows it in Chinese (from the catalogues under locales/, see translations.py). The
+    book's Chinese edition needs no argument: its build renders every quiz in the page's language.
+    """
+    output = QuizOutput(load_quiz(name), language)
     try:
         from IPython.display import display
     except ImportError:

@@ -23,8 +23,9 @@ import uuid
 from book import web_page
 from book.web_page import inline_asset
 from book.quiz.questions import ChoiceQuestion, NumberQuestion, Quiz
+from book.quiz.translations import Translator
 
-# Every word the quiz itself writes (issue 16 will translate these).
+# Every word the quiz itself writes; translated by the catalogue quizzes/ui.po (book/quiz/translations.py).
 UI_TEXT = {
     "correct": "Correct.",
     "wrong": "Not quite.",
@@ -38,6 +39,8 @@ UI_TEXT = {
     "no_script": "The answers are checked in your browser with JavaScript, which does not run here: open the "
                  "course's book page, or run this notebook (a trusted notebook runs it).",
     "your_answer": "Your answer",
+    "mark_right": "correct",
+    "mark_wrong": "wrong",
 }
 
 _CODE = re.compile(r"`([^`]+)`")
@@ -61,7 +64,11 @@ def _number(value: float) -> str:
     return repr(float(value)).removesuffix(".0") if float(value).is_integer() else repr(float(value))
 
 
-def _choice(question: ChoiceQuestion, qid: str) -> str:
+def _english(text: str) -> str:
+    return text
+
+
+def _choice(question: ChoiceQuestion, qid: str, t=_english) -> str:
     buttons, explanations = [], []
     for i, option in enumerate(question.options):
         buttons.append(
@@ -69,61 +76,72 @@ def _choice(question: ChoiceQuestion, qid: str) -> str:
             f'data-correct="{"true" if option.correct else "false"}" aria-pressed="false" '
             f'aria-describedby="{qid}-feedback">'
             f'<span class="cq-mark" aria-hidden="true"></span>'
-            f'<span class="cq-letter">{"abcdef"[i]})</span> <span class="cq-text">{inline(option.text)}</span>'
+            f'<span class="cq-letter">{"abcdef"[i]})</span> <span class="cq-text">{inline(t(option.text))}</span>'
             "</button>")
-        verdict = UI_TEXT["correct"] if option.correct else UI_TEXT["wrong"]
+        verdict = t(UI_TEXT["correct"] if option.correct else UI_TEXT["wrong"])
         explanations.append(
             f'<div class="cq-explanation {"cq-is-right" if option.correct else "cq-is-wrong"}" '
             f'data-for="{i}" hidden><strong class="cq-verdict">{verdict}</strong> '
-            f'{inline(option.explanation)}'
-            + ("" if option.correct else f' <span class="cq-again">{UI_TEXT["try_again"]}</span>') + "</div>")
+            f'{inline(t(option.explanation))}'
+            + ("" if option.correct else f' <span class="cq-again">{t(UI_TEXT["try_again"])}</span>') + "</div>")
     return (
-        f'<p class="cq-prompt" id="{qid}-prompt">{inline(question.prompt)}</p>\n'
+        f'<p class="cq-prompt" id="{qid}-prompt">{inline(t(question.prompt))}</p>\n'
         f'<div class="cq-options" role="group" aria-labelledby="{qid}-prompt">\n' + "\n".join(buttons) + "\n</div>\n"
         f'<div class="cq-feedback" id="{qid}-feedback" role="status" aria-live="polite">\n'
         + "\n".join(explanations) + "\n</div>")
 
 
-def _number_question(question: NumberQuestion, qid: str) -> str:
-    unit = f' <span class="cq-unit">{inline(question.unit)}</span>' if question.unit else ""
+def _number_question(question: NumberQuestion, qid: str, t=_english) -> str:
+    unit = f' <span class="cq-unit">{inline(t(question.unit))}</span>' if question.unit else ""
     mistakes = "\n".join(
         f'<div class="cq-explanation cq-is-wrong" data-for="mistake" data-answer="{_number(m.answer)}" '
-        f'data-tolerance="{_number(m.tolerance)}" hidden><strong class="cq-verdict">{UI_TEXT["wrong"]}</strong> '
-        f'{inline(m.explanation)}</div>' for m in question.mistakes)
-    answer = f"{_number(question.answer)}" + (f" {html.escape(question.unit)}" if question.unit else "")
+        f'data-tolerance="{_number(m.tolerance)}" hidden><strong class="cq-verdict">{t(UI_TEXT["wrong"])}</strong> '
+        f'{inline(t(m.explanation))}</div>' for m in question.mistakes)
+    answer = f"{_number(question.answer)}" + (f" {html.escape(t(question.unit))}" if question.unit else "")
     return (
-        f'<p class="cq-prompt" id="{qid}-prompt">{inline(question.prompt)}</p>\n'
+        f'<p class="cq-prompt" id="{qid}-prompt">{inline(t(question.prompt))}</p>\n'
         f'<div class="cq-number" data-answer="{_number(question.answer)}" '
         f'data-tolerance="{_number(question.tolerance)}">\n'
-        f'<label class="cq-label" for="{qid}-input">{UI_TEXT["your_answer"]}</label> '
+        f'<label class="cq-label" for="{qid}-input">{t(UI_TEXT["your_answer"])}</label> '
         f'<input type="text" id="{qid}-input" class="cq-input" inputmode="decimal" autocomplete="off" '
         f'spellcheck="false" aria-describedby="{qid}-prompt {qid}-feedback">{unit} '
-        f'<button type="button" class="cq-check">{UI_TEXT["check"]}</button> '
-        f'<button type="button" class="cq-reveal" hidden>{UI_TEXT["reveal"]}</button>\n</div>\n'
+        f'<button type="button" class="cq-check">{t(UI_TEXT["check"])}</button> '
+        f'<button type="button" class="cq-reveal" hidden>{t(UI_TEXT["reveal"])}</button>\n</div>\n'
         f'<div class="cq-feedback" id="{qid}-feedback" role="status" aria-live="polite">\n'
-        f'<div class="cq-explanation cq-is-right" data-for="correct" hidden><strong class="cq-verdict">{UI_TEXT["correct"]}'
-        f'</strong> {inline(question.explanation)}</div>\n'
-        f'<div class="cq-explanation cq-is-right" data-for="revealed" hidden><strong class="cq-verdict">{UI_TEXT["answer_is"]} '
-        f'{answer}.</strong> {inline(question.explanation)}</div>\n'
+        f'<div class="cq-explanation cq-is-right" data-for="correct" hidden><strong class="cq-verdict">{t(UI_TEXT["correct"])}'
+        f'</strong> {inline(t(question.explanation))}</div>\n'
+        f'<div class="cq-explanation cq-is-right" data-for="revealed" hidden><strong class="cq-verdict">{t(UI_TEXT["answer_is"])} '
+        f'{answer}.</strong> {inline(t(question.explanation))}</div>\n'
         + (mistakes + "\n" if mistakes else "")
-        + f'<div class="cq-explanation cq-is-wrong" data-for="wrong" hidden>{UI_TEXT["number_wrong"]}</div>\n'
-        f'<div class="cq-explanation cq-is-wrong" data-for="invalid" hidden>{UI_TEXT["not_a_number"]}</div>\n</div>')
+        + f'<div class="cq-explanation cq-is-wrong" data-for="wrong" hidden>{t(UI_TEXT["number_wrong"])}</div>\n'
+        f'<div class="cq-explanation cq-is-wrong" data-for="invalid" hidden>{t(UI_TEXT["not_a_number"])}</div>\n</div>')
 
 
-def quiz_html(quiz: Quiz, element_id: str | None = None) -> str:
-    """The HTML output of a quiz (see the module docstring); ``element_id`` defaults to a fresh one."""
+def quiz_html(quiz: Quiz, element_id: str | None = None, language: str | None = None) -> str:
+    """The HTML output of a quiz (see the module docstring); ``element_id`` defaults to a fresh one.
+
+    ``language`` ("zh_CN"; None is English) takes every text from that language's catalogues
+    (book/quiz/translations.py); a text they lack stays English. The book build renders each edition's quizzes
+    in its own language (book/quiz/sphinx.py).
+    """
+    t = Translator(quiz.name, language)
     element_id = element_id or f"cq-{uuid.uuid4().hex[:10]}"
     items = []
     for question in quiz.questions:
         qid = f"{element_id}-{question.id}"
-        body = _choice(question, qid) if isinstance(question, ChoiceQuestion) else _number_question(question, qid)
+        render = _choice if isinstance(question, ChoiceQuestion) else _number_question
+        body = render(question, qid, t)
         items.append(f'<li class="cq-question" id="{qid}" data-kind="{question.kind}">\n{body}\n</li>')
     script, css = asset("quiz.js"), asset("quiz.css")
     key = "quiz@" + hashlib.sha256(script.encode()).hexdigest()[:12]
-    score = html.escape(UI_TEXT["score"])
+    score = html.escape(t(UI_TEXT["score"]))
+    marks = (f' data-mark-right="{html.escape(t(UI_TEXT["mark_right"]))}"'
+             f' data-mark-wrong="{html.escape(t(UI_TEXT["mark_wrong"]))}"')
+    lang = "" if t.language == "en" else f' lang="{t.html_lang}"'
     return (
-        f'<div class="cq-quiz" id="{element_id}" data-quiz="{html.escape(quiz.name)}" data-score="{score}">\n'
-        f'<p class="cq-noscript">{UI_TEXT["no_script"]}</p>\n'
+        f'<div class="cq-quiz" id="{element_id}"{lang} data-quiz="{html.escape(quiz.name)}" '
+        f'data-score="{score}"{marks}>\n'
+        f'<p class="cq-noscript">{t(UI_TEXT["no_script"])}</p>\n'
         '<ol class="cq-questions">\n' + "\n".join(items) + "\n</ol>\n"
         '<p class="cq-score" aria-live="polite"></p>\n</div>\n'
         f"<style>\n{css}</style>\n"

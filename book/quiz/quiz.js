@@ -25,7 +25,7 @@
     button.classList.add(correct ? "cq-right" : "cq-wrong");
     var mark = button.querySelector(".cq-mark");
     mark.textContent = correct ? "\u2713" : "\u2717";  // check mark, ballot x
-    mark.title = correct ? "correct" : "wrong";
+    mark.title = (correct ? root.dataset.markRight : root.dataset.markWrong) || (correct ? "correct" : "wrong");
     show(question, function (el) { return el.dataset.for === button.dataset.option; });
     if (correct) question.dataset.state = "right";
     else if (question.dataset.state !== "right") question.dataset.state = "wrong";
