@@ -22,7 +22,7 @@ from book.device import default_device
 # The full budget takes the median over 5 epochs (a shared machine is noisy); the Performance page makes do
 # with 3 epochs on part of the training set.
 FULL = dict(epochs=5, train_size=None)
-QUICK = dict(epochs=3, train_size=20000)
+QUICK = dict(epochs=3, train_size=10000)
 
 
 def _sync(device: torch.device) -> None:
