@@ -8,8 +8,11 @@ stays English, outputs come from the one shared execution) and looks each one up
 Commands (``.venv/bin/python scripts/i18n.py --help``):
 
 - ``update``  extract the messages of every page of ``_toc.yml`` (no notebook is executed) and of every quiz
-  (``quizzes/<name>.po``, ``quizzes/ui.po``: book/quiz/translations.py) and bring the catalogues up to date with ``sphinx-intl update``: new messages are added empty, changed ones are marked fuzzy
-  with the old translation as a hint, the translations of unchanged ones are kept. ``make catalogues``.
+  (``quizzes/<name>.po``, ``quizzes/ui.po``: book/quiz/translations.py) and bring the catalogues up to date
+  with ``sphinx-intl update``: new messages are added empty, changed ones are marked fuzzy with the old
+  translation as a hint, the translations of unchanged ones are kept; then :func:`tidy` fills every header
+  and drops the format flags the course does not use. ``make catalogues``.
+- ``tidy``  only that last step, on the catalogues as they are.
 - ``extract DIR``  only the extraction: one ``<docname>.pot`` per page and per quiz under DIR.
 - ``build``  the whole site: English into ``_build/html/``, then every other language into
   ``_build/html/<lang>/``, the second edition reading the first's execution cache (it executes nothing).
@@ -22,6 +25,8 @@ from __future__ import annotations
 
 import argparse
 import copy
+import datetime
+import io
 import shutil
 import subprocess
 import sys
@@ -156,7 +161,81 @@ def update(languages=LANGUAGES, root: Path = ROOT) -> list[Path]:
         for language in languages:
             command += ["-l", language]
         subprocess.run(command, cwd=root, check=True)
+    tidy(languages, root)
     return sorted((root / LOCALES).glob("*/LC_MESSAGES/**/*.po"))
+
+
+# --- the catalogues' headers and flags ------------------------------------------------------------------------
+
+# Babel, which sphinx-intl writes the catalogues with, flags any message that looks like a format string:
+# "90% one-hot" as python-format ("% o"), "$\\{x\\}$" as python-brace-format, and `msgfmt -c` then checks
+# translations against formats nobody fills. The course fills placeholders only in the quiz's own words
+# (book/quiz/page.py: "{right} of {total}", "{answer}"), so those keep python-brace-format, and nothing else
+# keeps either flag.
+FORMAT_FLAGS = ("python-format", "python-brace-format")
+FORMATTED = {"quizzes/ui": "python-brace-format"}  # catalogue (inside LC_MESSAGES, no .po) -> the flag it keeps
+
+
+def header_values(root: Path = ROOT) -> dict:
+    """The catalogues' header, from the course's own files: _config.yml (title, author, copyright year,
+    repository) and pyproject.toml (version)."""
+    import tomllib
+
+    config = load_config(root)
+    version = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
+    repository = (config.get("repository") or {}).get("url", "").rstrip("/")
+    return {"project": config["title"], "version": version, "team": config["author"],
+            "year": str(config.get("copyright") or datetime.date.today().year),
+            "bugs": f"{repository}/issues" if repository else ""}
+
+
+def _revision_date(path: Path, root: Path) -> datetime.datetime:
+    """When the catalogue's translations were last revised: its last commit, or now if it has none."""
+    done = subprocess.run(["git", "log", "-1", "--format=%cI", "--", str(path)], cwd=root, text=True,
+                          capture_output=True)
+    stamp = done.stdout.strip() if done.returncode == 0 else ""
+    return datetime.datetime.fromisoformat(stamp) if stamp else datetime.datetime.now(datetime.timezone.utc)
+
+
+def tidy(languages=LANGUAGES, root: Path = ROOT) -> list[Path]:
+    """Every catalogue of ``languages`` with its header filled in (project and version, the course's team as
+    translator and team, where to report a message) and no format flag the course does not use
+    (:data:`FORMAT_FLAGS`); a file is rewritten only when that changes it. Returns the files rewritten."""
+    from babel.messages.pofile import read_po, write_po
+
+    values = header_values(root)
+    translator = values["team"] + (f" <{values['bugs']}>" if values["bugs"] else "")
+    changed = []
+    for language in languages:
+        folder = root / LOCALES / language / "LC_MESSAGES"
+        for path in sorted(folder.rglob("*.po")):
+            with open(path, "rb") as handle:
+                catalogue = read_po(handle, locale=language)
+            name = path.relative_to(folder).with_suffix("").as_posix()
+            kept = FORMATTED.get(name)
+            for message in [*catalogue, *catalogue.obsolete.values()]:
+                for flag in FORMAT_FLAGS:
+                    if flag != kept:
+                        message.flags.discard(flag)
+            catalogue.project, catalogue.version = values["project"], values["version"]
+            catalogue.copyright_holder = values["team"]
+            catalogue.msgid_bugs_address = values["bugs"]
+            catalogue.last_translator = translator
+            catalogue.language_team = f"{catalogue.locale.english_name}: {translator}"
+            catalogue.fuzzy = False  # the header is filled in, not a guess
+            if not isinstance(catalogue.revision_date, datetime.datetime):  # still "YEAR-MO-DA HO:MI+ZONE"
+                catalogue.revision_date = _revision_date(path, root)
+            catalogue.header_comment = (
+                f"# {catalogue.locale.english_name} translation of {values['project']}: {name}.\n"
+                f"# Copyright (C) {values['year']} {values['team']}\n"
+                f"# This file is distributed under the same license as the {values['project']} project.\n"
+                f"# Translated by {values['team']}, {values['year']}.\n#")
+            data = io.BytesIO()
+            write_po(data, catalogue, width=0, omit_header=False)
+            if data.getvalue() != path.read_bytes():
+                path.write_bytes(data.getvalue())
+                changed.append(path)
+    return changed
 
 
 # --- the site: both editions ----------------------------------------------------------------------------------
@@ -168,8 +247,6 @@ def compile_catalogues(language: str, out_dir: Path, root: Path = ROOT) -> Path:
     """
     from babel.messages.mofile import write_mo
     from babel.messages.pofile import read_po
-
-    import io
 
     source = root / LOCALES / language / "LC_MESSAGES"
     if not source.is_dir():
@@ -264,6 +341,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("update", help="extract the messages and update every catalogue (make catalogues)")
+    sub.add_parser("tidy", help="only fill the catalogues' headers and drop spurious format flags")
     ext = sub.add_parser("extract", help="only extract: one <docname>.pot per page into DIR")
     ext.add_argument("dir", type=Path)
     bld = sub.add_parser("build", help="build every edition into PATH/_build/html (make book)")
@@ -283,6 +361,9 @@ def main(argv=None) -> int:
         return 0
     if args.command == "update":
         for po in update():
+            print(po.relative_to(ROOT))
+    elif args.command == "tidy":
+        for po in tidy():
             print(po.relative_to(ROOT))
     elif args.command == "extract":
         print(extract(args.dir))

@@ -4,12 +4,18 @@ An explorer object (what ``softmax_explorer(...)`` and the others return) is sho
 book and by Colab through ``_repr_html_``:
 
 - a ``<div class="sx-root">`` that the explorer's JavaScript fills in (until then it holds a line saying that
-  the explorer needs JavaScript -- what GitHub's viewer or an untrusted notebook shows);
+  the explorer needs JavaScript -- what GitHub's viewer or an untrusted notebook shows -- in English and in
+  Chinese, the stylesheet showing the page's language only);
 - its settings and embedded data as JSON, in a ``<script type="application/json">`` next to it;
 - the stylesheet ``web/explorers.css``;
 - one ``<script type="module">`` with the shared code ``web/core.js`` and the explorer's own file
   ``web/<kind>.js``, each kept once per page and version in ``globalThis.__softmaxCourse``, so two explorers
-  on a page, or a cell run twice, share them.
+  on a page, or a cell run twice, share them; with them the string tables ``web/strings.<language>.json``.
+
+Every word an explorer shows comes from those tables, one per language (:data:`LANGUAGES`), and the page picks
+the language from ``<html lang>`` (``zh-CN``: Chinese, else English): the book's English and Chinese editions
+show the same executed output, so the choice cannot be made in Python. A key missing from a language falls back
+to English; tests/test_explorers_language.py keeps the tables complete.
 
 Nothing is fetched: the output works offline, in the static book (where no kernel is behind the page), in
 JupyterLab, in Colab, and saved to disk. :func:`standalone_page` wraps explorers in a page of their own, which
@@ -27,11 +33,19 @@ from book import web_page
 from book.web_page import inline_asset
 
 KINDS = ("softmax", "xent", "train", "boundary")  # web/<kind>.js; also the explorers' URL-hash namespaces
+LANGUAGES = ("en", "zh_CN")  # web/strings.<language>.json; English first, the fallback of every other
 
 
 def asset(name: str) -> str:
     """The text of ``web/<name>``, shipped inside the package."""
     return inline_asset("book.explorers", f"web/{name}")
+
+
+def strings(language: str) -> dict[str, str]:
+    """The explorers' string table of ``language`` (one of :data:`LANGUAGES`): key -> text with {placeholders}."""
+    if language not in LANGUAGES:
+        raise ValueError(f"the explorers have string tables for {LANGUAGES}, got {language!r}")
+    return json.loads(asset(f"strings.{language}.json"))
 
 
 def _digest(*texts: str) -> str:
@@ -82,9 +96,12 @@ def explorer_html(explorer: Explorer, element_id: str | None = None) -> str:
     element_id = element_id or f"sx-{uuid.uuid4().hex[:12]}"
     core, own, css = asset("core.js"), asset(f"{kind}.js"), asset("explorers.css")
     core_key, own_key = f"core@{_digest(core)}", f"{kind}@{_digest(core, own)}"
-    fallback = (f"{html.escape(explorer.title)}: this explorer runs in your browser, with JavaScript. If you read "
-                "this line, scripts do not run here (an untrusted notebook: trust it, or open the course's "
-                "book page).")
+    tables = {language: strings(language) for language in LANGUAGES}
+    tables_json = _json_for_script(tables)
+    fallback = "".join(
+        f'<span class="sx-lang-{language}" lang="{language.replace("_", "-")}">'
+        + html.escape(table["core.no_script"].replace("{name}", table[f"{kind}.name"])) + "</span>"
+        for language, table in tables.items())
     return (
         f'<div class="sx-root" id="{element_id}" data-kind="{kind}">'
         f'<p class="sx-fallback">{fallback}</p></div>\n'
@@ -94,7 +111,8 @@ def explorer_html(explorer: Explorer, element_id: str | None = None) -> str:
         "const registry = (globalThis.__softmaxCourse ??= {});\n"
         f'const core = (registry["{core_key}"] ??= (\n{core}\n));\n'
         f'const explorer = (registry["{own_key}"] ??= (\n{own}\n)(core));\n'
-        f'core.mount(document.getElementById("{element_id}"), explorer);\n'
+        f'const strings = (registry["strings@{_digest(tables_json)}"] ??= {tables_json});\n'
+        f'core.mount(document.getElementById("{element_id}"), explorer, strings);\n'
         "</script>\n"
     )
 

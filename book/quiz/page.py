@@ -34,7 +34,7 @@ UI_TEXT = {
     "not_a_number": "Type a number, for example 0.25 or -3.",
     "check": "Check",
     "reveal": "Show the answer",
-    "answer_is": "The answer is",
+    "answer_is": "The answer is {answer}.",  # {answer}: the number and its unit, "2.5 %"
     "score": "Answered correctly: {right} of {total}.",
     "no_script": "The answers are checked in your browser with JavaScript, which does not run here: open the "
                  "course's book page, or run this notebook (a trusted notebook runs it).",
@@ -98,6 +98,8 @@ def _number_question(question: NumberQuestion, qid: str, t=_english) -> str:
         f'data-tolerance="{_number(m.tolerance)}" hidden><strong class="cq-verdict">{t(UI_TEXT["wrong"])}</strong> '
         f'{inline(t(m.explanation))}</div>' for m in question.mistakes)
     answer = f"{_number(question.answer)}" + (f" {html.escape(t(question.unit))}" if question.unit else "")
+    # one message with the number in it: a translation puts it where its grammar wants it ("答案是 2.5 %。")
+    answer_is = html.escape(t(UI_TEXT["answer_is"]), quote=False).replace("{answer}", answer)
     return (
         f'<p class="cq-prompt" id="{qid}-prompt">{inline(t(question.prompt))}</p>\n'
         f'<div class="cq-number" data-answer="{_number(question.answer)}" '
@@ -110,8 +112,8 @@ def _number_question(question: NumberQuestion, qid: str, t=_english) -> str:
         f'<div class="cq-feedback" id="{qid}-feedback" role="status" aria-live="polite">\n'
         f'<div class="cq-explanation cq-is-right" data-for="correct" hidden><strong class="cq-verdict">{t(UI_TEXT["correct"])}'
         f'</strong> {inline(t(question.explanation))}</div>\n'
-        f'<div class="cq-explanation cq-is-right" data-for="revealed" hidden><strong class="cq-verdict">{t(UI_TEXT["answer_is"])} '
-        f'{answer}.</strong> {inline(t(question.explanation))}</div>\n'
+        f'<div class="cq-explanation cq-is-right" data-for="revealed" hidden><strong class="cq-verdict">{answer_is}'
+        f'</strong> {inline(t(question.explanation))}</div>\n'
         + (mistakes + "\n" if mistakes else "")
         + f'<div class="cq-explanation cq-is-wrong" data-for="wrong" hidden>{t(UI_TEXT["number_wrong"])}</div>\n'
         f'<div class="cq-explanation cq-is-wrong" data-for="invalid" hidden>{t(UI_TEXT["not_a_number"])}</div>\n</div>')

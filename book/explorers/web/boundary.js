@@ -2,7 +2,7 @@
 // in the page by full-batch Adam on the mean cross-entropy. The data (book.explorers.toy_2d), the initial
 // weights and the optimiser (torch.optim.Adam's update, step for step) are those of book.explorers.fit_2d,
 // drawn from the course's seeded generator, so Python reproduces any picture from its settings.
-(core) => function create({ root, config, ns }) {
+(core) => function create({ root, config, ns, t }) {
   const { h } = core;
   const defaults = config.settings;
   const kinds = Object.keys(defaults.noise_defaults);
@@ -15,6 +15,7 @@
     seed: defaults.seed,
   });
   const state = link.settings;
+  const kindName = (kind) => t(`boundary.kind.${kind}`);  // the data's name shown; the hash keeps the kind
   if (link.fromLink && !("noise" in core.readHash(ns))) state.noise = defaults.noise_defaults[state.data];
 
   // --- the toy data: book.explorers.toy_2d, draw for draw ------------------------------------------------
@@ -150,7 +151,7 @@
 
   // --- controls ----------------------------------------------------------------------------------------
   const dataChoice = core.radios({
-    prefix: root.id, legend: "data", value: state.data, options: kinds.map((k) => ({ value: k, label: k })),
+    prefix: root.id, legend: t("boundary.data"), value: state.data, options: kinds.map((k) => ({ value: k, label: kindName(k) })),
     onChange: (v) => {
       state.data = v;
       state.noise = defaults.noise_defaults[v];
@@ -159,29 +160,29 @@
     },
   });
   const noise = core.slider({
-    prefix: root.id, label: "noise", value: state.noise, min: 0, max: defaults.max_noise, step: 0.05,
+    prefix: root.id, label: t("boundary.noise"), value: state.noise, min: 0, max: defaults.max_noise, step: 0.05,
     format: (v) => core.fixed(v, 2), onInput: (v) => { state.noise = v; restart(); },
   });
   const hidden = core.radios({
-    prefix: root.id, legend: "hidden units", value: state.hidden,
+    prefix: root.id, legend: t("boundary.hidden"), value: state.hidden,
     options: defaults.hidden_values.map((v) => ({ value: v, label: String(v) })),
     onChange: (v) => { state.hidden = v; restart(); },
   });
   const lr = core.slider({
-    prefix: root.id, label: "learning rate", value: state.lr, values: defaults.lr_values,
+    prefix: root.id, label: t("common.learning_rate"), value: state.lr, values: defaults.lr_values,
     format: (v) => core.significant(v), onInput: (v) => { state.lr = v; restart(); },
   });
   const steps = core.slider({
-    prefix: root.id, label: "Adam steps", value: state.steps, values: defaults.steps_values, format: String,
+    prefix: root.id, label: t("boundary.steps"), value: state.steps, values: defaults.steps_values, format: String,
     onInput: (v) => { state.steps = v; budgetChanged(); },
   });
   const seed = core.integerInput({
-    prefix: root.id, label: "seed", value: state.seed, min: 0, max: defaults.max_seed,
+    prefix: root.id, label: t("common.seed"), value: state.seed, min: 0, max: defaults.max_seed,
     onChange: (v) => { state.seed = v; restart(); },
   });
-  const playButton = core.button("▶ Play", () => (player.running ? player.pause() : play()), { "aria-pressed": "false" });
-  const stepButton = core.button("Step (+10)", () => advance(10));
-  const resetButton = core.button("Reset", reset);
+  const playButton = core.button(t("common.play"), () => (player.running ? player.pause() : play()), { "aria-pressed": "false" });
+  const stepButton = core.button(t("boundary.step"), () => advance(10));
+  const resetButton = core.button(t("common.reset"), reset);
   const progress = h("p", { class: "sx-progress" });
   const panels = ["softmax", "mlp"].map((name) => {
     const canvas = h("canvas", { class: "sx-canvas", role: "img" });
@@ -191,17 +192,14 @@
   });
   const summary = h("p", { class: "sx-readout", "aria-live": "polite" });
   root.append(
-    h("div", { class: "sx-head" }, h("strong", {}, "Decision boundaries: a linear model beside an MLP"),
-      h("span", {}, " — softmax regression and an MLP with two hidden ReLU layers, both trained in your browser " +
-        "by full-batch Adam on the same points; each region is coloured by the class the model predicts there, " +
-        "paler where it is less sure.")),
+    h("div", { class: "sx-head" }, h("strong", {}, t("boundary.title")), h("span", {}, t("boundary.intro"))),
     h("div", { class: "sx-controls" }, dataChoice.element, noise.element, hidden.element, lr.element,
       steps.element, seed.element),
     h("div", { class: "sx-buttons" }, playButton, stepButton, resetButton),
     progress,
     h("div", { class: "sx-charts" }, panels.map((p) => p.element)),
     summary,
-    core.ignoredNotice(link.ignored),
+    core.ignoredNotice(link.ignored, t),
   );
 
   // --- running -----------------------------------------------------------------------------------------
@@ -227,14 +225,14 @@
     draw(false);
     return stepCount() < state.steps;
   }, () => {
-    playButton.textContent = "▶ Play";
+    playButton.textContent = t("common.play");
     playButton.setAttribute("aria-pressed", "false");
     draw(true);
   });
   function play() {
     if (stepCount() >= state.steps) newRun();
     generation++;
-    playButton.textContent = "❚❚ Pause";
+    playButton.textContent = t("common.pause");
     playButton.setAttribute("aria-pressed", "true");
     player.play();
   }
@@ -273,7 +271,7 @@
   }
   function computeToEnd() {
     const mine = ++generation;
-    progress.textContent = "training…";
+    progress.textContent = t("common.training_now");
     return core.inSlices(trainStep, () => mine === generation).then((done) => {
       if (done) draw(true);
     });
@@ -362,8 +360,8 @@
     }
   }
   function describe(name) {
-    return name === "softmax" ? `softmax regression (2 → ${data.classes}, straight borders)`
-      : `MLP 2 → ${state.hidden} → ${state.hidden} → ${data.classes} with ReLU`;
+    return name === "softmax" ? t("boundary.softmax_model", { q: data.classes })
+      : t("boundary.mlp_model", { hidden: state.hidden, q: data.classes });
   }
   function draw(atRest) {
     const width = core.innerWidth(root);
@@ -375,21 +373,22 @@
       const net = models[panel.name];
       drawPanel(panel, net, atRest, palette, box, size);
       const r = (results[panel.name] = evaluate(net));
-      panel.caption.textContent = `${describe(panel.name)}: training accuracy ${core.fixed(100 * r.accuracy, 2)} % ` +
-        `(${r.correct} of ${data.n}), loss ${core.fixed(r.loss, 4)}`;
-      panel.canvas.setAttribute("aria-label", `${describe(panel.name)}, ${data.n} ${state.data} points, training ` +
-        `accuracy ${core.fixed(100 * r.accuracy, 1)} %`);
+      panel.caption.textContent = t("boundary.caption", { model: describe(panel.name),
+        accuracy: core.fixed(100 * r.accuracy, 2), correct: r.correct, n: data.n, loss: core.fixed(r.loss, 4) });
+      panel.canvas.setAttribute("aria-label", t("boundary.aria", { model: describe(panel.name), n: data.n,
+        data: kindName(state.data), accuracy: core.fixed(100 * r.accuracy, 1) }));
     }
-    progress.textContent = `Adam step ${stepCount()} of ${state.steps} · ${data.n} points, ${data.classes} classes`;
+    progress.textContent = t("boundary.progress", { step: stepCount(), steps: state.steps, n: data.n,
+      q: data.classes });
     stepButton.disabled = stepCount() >= state.steps;
     if (atRest) {
-      summary.textContent = `After ${stepCount()} steps: softmax regression ${core.fixed(100 * results.softmax.accuracy, 2)} %, ` +
-        `MLP ${core.fixed(100 * results.mlp.accuracy, 2)} % of the training points right.`;
+      summary.textContent = t("boundary.summary", { step: stepCount(),
+        softmax: core.fixed(100 * results.softmax.accuracy, 2), mlp: core.fixed(100 * results.mlp.accuracy, 2) });
     }
   }
 
   newRun();
-  progress.textContent = "training…";
+  progress.textContent = t("common.training_now");
   let drawn = false;  // the first picture comes with the first result, after the page has loaded
   core.watchLayout(root, () => drawn && draw(!player.running));
   const ready = new Promise((resolve) => core.afterLoad(() => computeToEnd().then(() => {

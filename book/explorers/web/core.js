@@ -86,6 +86,24 @@
     return String(Number(x.toPrecision(digits)));
   }
 
+  // --- the page's language ------------------------------------------------------------------------------
+  // Every word an explorer shows comes from the string tables web/strings.<language>.json, which page.py puts
+  // beside the code; the language is the page's own (<html lang>): "zh-CN" (or any zh) is Chinese, anything
+  // else English. The built book's two editions share one executed notebook, so the choice is made here.
+  function language(lang = document.documentElement.lang) {
+    return /^zh([-_]|$)/i.test(lang || "") ? "zh_CN" : "en";
+  }
+  // t(key, {name: value}): the text of `key` in the page's language with each {name} filled in; a key the
+  // language's table lacks falls back to English (tests/test_explorers_language.py keeps the tables complete).
+  function translator(tables, lang) {
+    const english = (tables && tables.en) || {};
+    const own = (tables && tables[language(lang)]) || english;
+    return function t(key, values = {}) {
+      const text = own[key] ?? english[key] ?? key;
+      return text.replace(/\{(\w+)\}/g, (whole, name) => (name in values ? String(values[name]) : whole));
+    };
+  }
+
   // --- DOM ---------------------------------------------------------------------------------------------
   const SVG_NS = "http://www.w3.org/2000/svg";
   function setAttributes(node, attrs) {
@@ -596,11 +614,12 @@
   }
 
   // Fills the explorer's <div> from the settings Python wrote next to it, once the page has loaded (the book's
-  // own scripts, styles and fonts first). The explorer module returns its test hook (values(), settings(),
-  // ...), kept on the element as `sxExplorer`.
-  function mount(root, create) {
+  // own scripts, styles and fonts first). `tables` are the string tables (see translator). The explorer module
+  // returns its test hook (values(), settings(), ...), kept on the element as `sxExplorer`.
+  function mount(root, create, tables) {
     if (!root || root.dataset.mounted) return;
     root.dataset.mounted = "pending";
+    const t = translator(tables);
     // Keys that operate a control stay with it: JupyterLab binds arrows, digits and letters to notebook commands
     // (ArrowRight expands a heading) and would take them from a focused slider. Tab, Escape and the modified
     // keys (Shift+Enter runs the cell) still reach the notebook.
@@ -610,28 +629,30 @@
       if (control && !modified && event.key !== "Tab" && event.key !== "Escape") event.stopPropagation();
     });
     const fallback = root.querySelector(".sx-fallback");
-    if (fallback) fallback.textContent = "Starting the explorer…";
+    if (fallback) fallback.textContent = t("core.starting");
     afterLoad(() => {
       const config = JSON.parse(document.getElementById(root.id + "-config").textContent);
       const ns = namespace(root);
       root.replaceChildren();
+      root.lang = language() === "zh_CN" ? "zh-CN" : "en";
       try {
-        root.sxExplorer = create({ root, config, ns, core: api_ });
+        root.sxExplorer = create({ root, config, ns, core: api_, t });
         root.dataset.mounted = "true";
       } catch (error) {
-        root.append(h("p", { class: "sx-error" }, `This explorer failed to start: ${error.message}`));
+        root.append(h("p", { class: "sx-error" }, t("core.failed", { message: error.message })));
         throw error;
       }
     });
   }
 
   // The notice under an explorer restored from a link that had parts it could not use.
-  function ignoredNotice(ignored) {
+  function ignoredNotice(ignored, t) {
     if (!ignored.length) return document.createDocumentFragment();
-    return h("p", { class: "sx-note" }, `Ignored from the link (not a valid setting here): ${ignored.join(", ")}.`);
+    return h("p", { class: "sx-note" }, t("core.ignored", { settings: ignored.join(", ") }));
   }
 
   const api_ = Object.freeze({
+    language, translator,
     prng, max, argmax, logSumExp, softmax, entropy, accuracyText, fixed, significant, subscript,
     h, svg, readHash, writeHash, restore, parse, slider, radios, integerInput, button,
     lineChart, barChart, linearTicks, logTicks, innerWidth, watchLayout, animation, afterLoad, inSlices, mount, ignoredNotice,

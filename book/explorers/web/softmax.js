@@ -1,7 +1,7 @@
 // softmax.js: the softmax explorer -- logits o and a temperature T in, softmax(o / T) and its entropy out.
 // The numbers are book.softmax.softmax and book.softmax.entropy in float64 (core.softmax, core.entropy);
 // tests/test_explorers_browser.py holds them to Python's.
-(core) => function create({ root, config, ns }) {
+(core) => function create({ root, config, ns, t }) {
   const { h } = core;
   const defaults = config.settings;
   const q = defaults.o.length;
@@ -13,11 +13,11 @@
   let result = null;
 
   const sliders = state.o.map((value, i) => core.slider({
-    prefix: root.id, label: h("span", {}, "logit o", h("sub", {}, String(i))), value, min: lo, max: hi, step: 0.1,
+    prefix: root.id, label: h("span", {}, t("softmax.logit"), h("sub", {}, String(i))), value, min: lo, max: hi, step: 0.1,
     format: (v) => core.fixed(v, 2), onInput: (v) => { state.o[i] = v; changed(); },
   }));
   const temperature = core.slider({
-    prefix: root.id, label: "temperature T", value: state.T, min: Math.log10(tLo), max: Math.log10(tHi), step: 0.01,
+    prefix: root.id, label: t("softmax.temperature"), value: state.T, min: Math.log10(tLo), max: Math.log10(tHi), step: 0.01,
     toPosition: Math.log10, fromPosition: (p) => Number((10 ** p).toPrecision(3)),
     format: (v) => core.significant(v, 3), onInput: (v) => { state.T = v; changed(); },
   });
@@ -25,12 +25,11 @@
   const logitChart = core.svg("svg", { role: "img" });
   const probabilityChart = core.svg("svg", { role: "img" });
   root.append(
-    h("div", { class: "sx-head" }, h("strong", {}, "Softmax and temperature"),
-      h("span", {}, " — move a logit or the temperature; every probability follows.")),
+    h("div", { class: "sx-head" }, h("strong", {}, t("softmax.title")), h("span", {}, t("softmax.intro"))),
     h("div", { class: "sx-controls" }, sliders.map((s) => s.element), temperature.element),
     readout,
     h("div", { class: "sx-charts" }, logitChart, probabilityChart),
-    core.ignoredNotice(link.ignored),
+    core.ignoredNotice(link.ignored, t),
   );
 
   function compute() {
@@ -40,25 +39,27 @@
   function draw() {
     const p = result.probabilities;
     const winner = core.argmax(p);
-    readout.textContent = `entropy H = ${core.fixed(result.entropy, 3)} nats (at most log q = ` +
-      `${core.fixed(Math.log(q), 3)}); the largest probability, ${core.fixed(p[winner], 3)}, goes to class ${winner}.`;
+    readout.textContent = t("softmax.readout", { entropy: core.fixed(result.entropy, 3),
+      max: core.fixed(Math.log(q), 3), p: core.fixed(p[winner], 3), winner });
     const width = core.innerWidth(root);
     const each = width >= 560 ? Math.floor((width - 16) / 2) : width;
     const categories = p.map((_, i) => String(i));
     const accent = (i) => (i === winner ? "sx-accent" : "");
     const limit = 1.1 * Math.max(hi, ...state.o.map(Math.abs));
     core.barChart(logitChart, {
-      width: each, height: 210, title: "logits o", categories, x: {}, y: { lo: -limit, hi: limit },
+      width: each, height: 210, title: t("softmax.logits_title"), categories, x: {}, y: { lo: -limit, hi: limit },
       groups: [{ values: state.o, cls: "sx-c0", barClass: accent }],
     });
-    logitChart.setAttribute("aria-label", `logits: ${state.o.map((v) => core.fixed(v, 2)).join(", ")}`);
+    const logitText = state.o.map((v) => core.fixed(v, 2)).join(", ");
+    logitChart.setAttribute("aria-label", t("softmax.logits_aria", { values: logitText }));
     core.barChart(probabilityChart, {
-      width: each, height: 210, title: `probabilities softmax(o / ${core.significant(state.T)})`, categories,
+      width: each, height: 210, title: t("softmax.probabilities_title", { T: core.significant(state.T) }), categories,
       x: {}, y: { lo: 0, hi: 1.12, ticks: [0, 0.25, 0.5, 0.75, 1] },
       groups: [{ values: p, cls: "sx-c0", barClass: accent, valueLabels: (v) => core.fixed(v, 3) }],
-      lines: [{ y: 1 / q, cls: "sx-dashed", label: `uniform 1/q = ${core.fixed(1 / q, 2)}` }],
+      lines: [{ y: 1 / q, cls: "sx-dashed", label: t("softmax.uniform", { value: core.fixed(1 / q, 2) }) }],
     });
-    probabilityChart.setAttribute("aria-label", `probabilities: ${p.map((v) => core.fixed(v, 3)).join(", ")}`);
+    const probabilityText = p.map((v) => core.fixed(v, 3)).join(", ");
+    probabilityChart.setAttribute("aria-label", t("softmax.probabilities_aria", { values: probabilityText }));
   }
   function changed() {
     compute();

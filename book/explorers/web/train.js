@@ -3,7 +3,7 @@
 // then evaluate on held-out images) with the initial weights and the minibatch order drawn from the course's
 // seeded generator, so book.explorers.train_softmax_regression reproduces any run from its settings, and
 // tests/test_explorers_browser.py holds the two loss curves together.
-(core) => function create({ root, config, ns }) {
+(core) => function create({ root, config, ns, t }) {
   const { h } = core;
   const defaults = config.settings;
   const data = config.data;
@@ -97,8 +97,7 @@
       for (let j = 0; j < q; j++) gradient[r * q + j] = Math.exp(logits[j] - lse) - (j === Y[i] ? 1 : 0);
     }
     if (!Number.isFinite(loss)) {  // book.train stops here too, before the step
-      run.error = `the loss became ${loss} at epoch ${run.epoch + 1}, minibatch ${run.step + 1}: the parameters ` +
-        "diverged. Lower the learning rate.";
+      run.error = t("train.diverged", { loss, epoch: run.epoch + 1, step: run.step + 1 });
       return false;
     }
     const stepSize = run.lr / m;
@@ -133,41 +132,40 @@
 
   // --- controls ----------------------------------------------------------------------------------------
   const lr = core.slider({
-    prefix: root.id, label: "learning rate", value: state.lr, values: defaults.lr_values,
+    prefix: root.id, label: t("common.learning_rate"), value: state.lr, values: defaults.lr_values,
     format: (v) => core.significant(v, 3), onInput: (v) => { state.lr = v; restart(); },
   });
   const batch = core.radios({
-    prefix: root.id, legend: "batch size", value: state.batch,
-    options: defaults.batch_values.map((v) => ({ value: v, label: v === nTrain ? `${v.toLocaleString("en-US")} (all)` : String(v) })),
+    prefix: root.id, legend: t("train.batch"), value: state.batch,
+    options: defaults.batch_values.map((v) => ({ value: v, label: v === nTrain ? t("train.batch_all", { n: v.toLocaleString("en-US") }) : String(v) })),
     onChange: (v) => { state.batch = v; restart(); },
   });
   const epochs = core.slider({
-    prefix: root.id, label: "epochs", value: state.epochs, min: 1, max: defaults.max_epochs, step: 1,
+    prefix: root.id, label: t("train.epochs"), value: state.epochs, min: 1, max: defaults.max_epochs, step: 1,
     format: String, onInput: (v) => { state.epochs = v; budgetChanged(); },
   });
   const seed = core.integerInput({
-    prefix: root.id, label: "seed", value: state.seed, min: 0, max: defaults.max_seed,
+    prefix: root.id, label: t("common.seed"), value: state.seed, min: 0, max: defaults.max_seed,
     onChange: (v) => { state.seed = v; restart(); },
   });
-  const playButton = core.button("▶ Play", () => (player.running ? player.pause() : play()), { "aria-pressed": "false" });
-  const stepButton = core.button("Step one epoch", stepEpoch);
-  const resetButton = core.button("Reset", reset);
+  const playButton = core.button(t("common.play"), () => (player.running ? player.pause() : play()), { "aria-pressed": "false" });
+  const stepButton = core.button(t("train.step"), stepEpoch);
+  const resetButton = core.button(t("common.reset"), reset);
   const progress = h("p", { class: "sx-progress" });
   const summary = h("p", { class: "sx-readout", "aria-live": "polite" });
   const lossChart = core.svg("svg", { role: "img" });
   const accuracyChart = core.svg("svg", { role: "img" });
   const imageSide = Math.round(Math.sqrt(d));
   root.append(
-    h("div", { class: "sx-head" }, h("strong", {}, "Training in the page: softmax regression on Fashion-MNIST"),
-      h("span", {}, ` — ${nTrain.toLocaleString("en-US")} training and ${nVal} validation images (from ` +
-        `Fashion-MNIST's training set, downsampled to ${imageSide} × ${imageSide} pixels with ${data.levels} grey ` +
-        "levels), minibatch SGD in float64, computed in your browser.")),
+    h("div", { class: "sx-head" }, h("strong", {}, t("train.title")),
+      h("span", {}, t("train.intro", { n_train: nTrain.toLocaleString("en-US"), n_val: nVal, side: imageSide,
+        levels: data.levels }))),
     h("div", { class: "sx-controls" }, lr.element, batch.element, epochs.element, seed.element),
     h("div", { class: "sx-buttons" }, playButton, stepButton, resetButton),
     progress,
     h("div", { class: "sx-charts" }, lossChart, accuracyChart),
     summary,
-    core.ignoredNotice(link.ignored),
+    core.ignoredNotice(link.ignored, t),
   );
 
   // --- running -----------------------------------------------------------------------------------------
@@ -183,13 +181,13 @@
     return !finished(run);
   }
   function stopped() {
-    playButton.textContent = "▶ Play";
+    playButton.textContent = t("common.play");
     playButton.setAttribute("aria-pressed", "false");
     draw(true);
   }
   function play() {
     if (finished(run)) run = newRun();
-    playButton.textContent = "❚❚ Pause";
+    playButton.textContent = t("common.pause");
     playButton.setAttribute("aria-pressed", "true");
     generation++;
     player.play();
@@ -237,7 +235,7 @@
   function computeToEnd() {
     const mine = ++generation;
     computing = true;
-    progress.textContent = "training…";
+    progress.textContent = t("common.training_now");
     return core.inSlices(() => trainStep(run), () => mine === generation).then((done) => {
       if (mine === generation) computing = false;
       if (done) draw(true);
@@ -250,17 +248,18 @@
     const done = finished(run);
     stepButton.disabled = done;
     progress.textContent = run.error ? run.error
-      : `epoch ${run.epoch} of ${state.epochs}` + (run.step ? `, minibatch ${run.step} of ${run.stepsPerEpoch}` : "") +
-        ` · ${run.stepsPerEpoch} minibatches of ${Math.min(run.batch, nTrain)} per epoch · lr ${core.significant(run.lr)}`;
+      : t("train.progress_epoch", { epoch: run.epoch, epochs: state.epochs }) +
+        (run.step ? t("train.progress_step", { step: run.step, steps: run.stepsPerEpoch }) : "") +
+        t("train.progress_rest", { steps: run.stepsPerEpoch, batch: Math.min(run.batch, nTrain),
+          lr: core.significant(run.lr) });
     if (atRest) {
       summary.textContent = run.epoch === 0
-        ? `Before training: validation accuracy ${core.accuracyText(last.val_correct, nVal)}, validation loss ` +
-          `${core.fixed(last.val_loss, 4)} (log 10 = 2.3026 is a uniform guess). Press Play.`
-        : `After ${run.epoch} epoch${run.epoch > 1 ? "s" : ""}: validation accuracy ` +
-          `${core.accuracyText(last.val_correct, nVal)}, validation loss ${core.fixed(last.val_loss, 4)}; ` +
-          `training loss ${core.fixed(last.train_loss, 4)} (mean over the epoch's minibatches).` +
-          (done ? "" : computing ? " Training…" : " Paused.");
-      if (run.error) summary.textContent = `Stopped: ${run.error}`;
+        ? t("train.before", { accuracy: core.accuracyText(last.val_correct, nVal), loss: core.fixed(last.val_loss, 4) })
+        : t(run.epoch > 1 ? "train.after_many" : "train.after_one", {
+          epochs: run.epoch, accuracy: core.accuracyText(last.val_correct, nVal),
+          val_loss: core.fixed(last.val_loss, 4), train_loss: core.fixed(last.train_loss, 4),
+        }) + (done ? "" : computing ? t("train.still_training") : t("train.paused"));
+      if (run.error) summary.textContent = t("train.stopped", { error: run.error });
     }
     const width = core.innerWidth(root);
     const each = width >= 620 ? Math.floor((width - 16) / 2) : width;
@@ -274,16 +273,16 @@
     const bottom = Math.min(...all);
     const log = top / bottom > 50;
     core.lineChart(lossChart, {
-      width: each, height: 240, title: "cross-entropy loss",
-      x: { lo: 0, hi: xMax, label: "epoch", integer: true },
+      width: each, height: 240, title: t("train.loss_title"),
+      x: { lo: 0, hi: xMax, label: t("train.epoch_axis"), integer: true },
       y: log ? { lo: bottom / 1.3, hi: top * 1.3, log: true } : { lo: 0, hi: top * 1.08 },
       series: [
-        { points: steps, cls: "sx-c7 sx-thin", label: "minibatch" },
-        { points: trainLoss, cls: "sx-c0", dots: 2.5, label: "training" },
-        { points: valLoss, cls: "sx-c1", dots: 2.5, dash: "5 3", label: "validation" },
+        { points: steps, cls: "sx-c7 sx-thin", label: t("train.minibatch") },
+        { points: trainLoss, cls: "sx-c0", dots: 2.5, label: t("train.training") },
+        { points: valLoss, cls: "sx-c1", dots: 2.5, dash: "5 3", label: t("train.validation") },
       ],
     });
-    lossChart.setAttribute("aria-label", `loss per epoch: validation ${valLoss.map((p) => core.fixed(p[1], 3)).join(", ")}`);
+    lossChart.setAttribute("aria-label", t("train.loss_aria", { values: valLoss.map((p) => core.fixed(p[1], 3)).join(", ") }));
     const trainAcc = run.epochs.slice(1).map((e) => [e.epoch, e.train_acc]);
     const valAcc = run.epochs.map((e) => [e.epoch, e.val_acc]);
     const whiskers = run.epochs.map((e) => {
@@ -291,16 +290,18 @@
       return [e.epoch, e.val_acc - half, e.val_acc + half];
     });
     core.lineChart(accuracyChart, {
-      width: each, height: 240, title: "accuracy",
-      x: { lo: 0, hi: xMax, label: "epoch", integer: true },
+      width: each, height: 240, title: t("train.accuracy_title"),
+      x: { lo: 0, hi: xMax, label: t("train.epoch_axis"), integer: true },
       y: { lo: 0, hi: 1, ticks: [0, 0.2, 0.4, 0.6, 0.8, 1], format: (v) => `${Math.round(v * 100)} %` },
       series: [
-        { points: [[0, 1 / q], [xMax, 1 / q]], cls: "sx-c7 sx-thin", dash: "2 3", label: "chance" },
-        { points: trainAcc, cls: "sx-c0", dots: 2.5, label: "training" },
-        { points: valAcc, cls: "sx-c1", dots: 2.5, dash: "5 3", whiskers, label: "validation (95 %)" },
+        { points: [[0, 1 / q], [xMax, 1 / q]], cls: "sx-c7 sx-thin", dash: "2 3", label: t("train.chance") },
+        { points: trainAcc, cls: "sx-c0", dots: 2.5, label: t("train.training") },
+        { points: valAcc, cls: "sx-c1", dots: 2.5, dash: "5 3", whiskers, label: t("train.validation_95") },
       ],
     });
-    accuracyChart.setAttribute("aria-label", `validation accuracy per epoch: ${valAcc.map((p) => core.fixed(100 * p[1], 1) + " %").join(", ")}`);
+    accuracyChart.setAttribute("aria-label", t("train.accuracy_aria", {
+      values: valAcc.map((p) => core.fixed(100 * p[1], 1) + " %").join(", "),
+    }));
   }
 
   draw(true);

@@ -1,7 +1,7 @@
 // xent.js: the cross-entropy explorer -- one example's logits o and true class y; the loss -log p_y on its
 // curve, and the gradient softmax(o) - one_hot(y) per class. The numbers are book.cross_entropy's
 // cross_entropy and cross_entropy_grad in float64; tests/test_explorers_browser.py holds them to Python's.
-(core) => function create({ root, config, ns }) {
+(core) => function create({ root, config, ns, t }) {
   const { h } = core;
   const defaults = config.settings;
   const q = defaults.o.length;
@@ -12,11 +12,11 @@
   let result = null;
 
   const sliders = state.o.map((value, i) => core.slider({
-    prefix: root.id, label: h("span", {}, "logit o", h("sub", {}, String(i))), value, min: lo, max: hi, step: 0.1,
+    prefix: root.id, label: h("span", {}, t("xent.logit"), h("sub", {}, String(i))), value, min: lo, max: hi, step: 0.1,
     format: (v) => core.fixed(v, 2), onInput: (v) => { state.o[i] = v; changed(); },
   }));
   const classes = core.radios({
-    prefix: root.id, legend: "true class y", value: state.y,
+    prefix: root.id, legend: t("xent.true_class"), value: state.y,
     options: state.o.map((_, i) => ({ value: i, label: String(i) })),
     onChange: (v) => { state.y = v; changed(); },
   });
@@ -24,12 +24,11 @@
   const curve = core.svg("svg", { role: "img" });
   const bars = core.svg("svg", { role: "img" });
   root.append(
-    h("div", { class: "sx-head" }, h("strong", {}, "Cross-entropy and its gradient"),
-      h("span", {}, " — one example: move its logits, pick its true class.")),
+    h("div", { class: "sx-head" }, h("strong", {}, t("xent.title")), h("span", {}, t("xent.intro"))),
     h("div", { class: "sx-controls" }, sliders.map((s) => s.element), classes.element),
     readout,
     h("div", { class: "sx-charts" }, curve, bars),
-    core.ignoredNotice(link.ignored),
+    core.ignoredNotice(link.ignored, t),
   );
 
   function compute() {
@@ -41,9 +40,8 @@
   function draw() {
     const { loss, probabilities: p, gradient } = result;
     const py = Math.exp(-loss);  // from the stable loss: > 0 even where p underflows
-    readout.textContent = `loss = −log p_y = ${core.fixed(loss, 4)}, with p_y = ${core.fixed(py, 4)} the ` +
-      `probability of the true class ${state.y}; the gradient raises o${core.subscript(state.y)} by ${core.fixed(1 - p[state.y], 3)} ` +
-      "and lowers every other logit by its probability.";
+    readout.textContent = t("xent.readout", { loss: core.fixed(loss, 4), py: core.fixed(py, 4), y: state.y,
+      sub: core.subscript(state.y), raise: core.fixed(1 - p[state.y], 3) });
     const width = core.innerWidth(root);
     const wide = width >= 620;
     const curveWidth = wide ? Math.floor((width - 16) * 0.42) : width;
@@ -56,25 +54,25 @@
     }
     const top = Math.max(7, 1.1 * loss);
     core.lineChart(curve, {
-      width: curveWidth, height: 230, title: "cross-entropy of one example",
-      x: { lo: 0, hi: 1.02, label: "p_y, the probability of the true class", ticks: [0, 0.25, 0.5, 0.75, 1] },
-      y: { lo: 0, hi: top, label: "loss = −log p_y" },
+      width: curveWidth, height: 230, title: t("xent.curve_title"),
+      x: { lo: 0, hi: 1.02, label: t("xent.curve_x"), ticks: [0, 0.25, 0.5, 0.75, 1] },
+      y: { lo: 0, hi: top, label: t("xent.curve_y") },
       series: [{ points, cls: "sx-c0" }],
-      marks: [{ x: py, y: loss, cls: "sx-c3", label: `loss ${core.fixed(loss, 3)}` }],
+      marks: [{ x: py, y: loss, cls: "sx-c3", label: t("xent.mark", { loss: core.fixed(loss, 3) }) }],
     });
-    curve.setAttribute("aria-label", `the curve minus log p, marked at p_y = ${core.fixed(py, 4)}, loss ${core.fixed(loss, 4)}`);
+    curve.setAttribute("aria-label", t("xent.curve_aria", { py: core.fixed(py, 4), loss: core.fixed(loss, 4) }));
     const oneHot = p.map((_, i) => (i === state.y ? 1 : 0));
     core.barChart(bars, {
-      width: barWidth, height: 230, title: "what the gradient does to each logit",
-      categories: p.map((_, i) => (i === state.y ? `${i} (true)` : String(i))), x: {},
+      width: barWidth, height: 230, title: t("xent.bars_title"),
+      categories: p.map((_, i) => (i === state.y ? t("xent.true_category", { i }) : String(i))), x: {},
       y: { lo: -1.1, hi: 1.3, ticks: [-1, -0.5, 0, 0.5, 1] },
       groups: [
-        { values: p, cls: "sx-c0", label: "softmax p" },
-        { values: oneHot, cls: "sx-c2", label: "one-hot" },
-        { values: gradient, cls: "sx-c3", label: "gradient p − one-hot", valueLabels: (v) => core.fixed(v, 2) },
+        { values: p, cls: "sx-c0", label: t("xent.softmax_p") },
+        { values: oneHot, cls: "sx-c2", label: t("xent.one_hot") },
+        { values: gradient, cls: "sx-c3", label: t("xent.gradient"), valueLabels: (v) => core.fixed(v, 2) },
       ],
     });
-    bars.setAttribute("aria-label", `gradient per class: ${gradient.map((v) => core.fixed(v, 3)).join(", ")}`);
+    bars.setAttribute("aria-label", t("xent.bars_aria", { values: gradient.map((v) => core.fixed(v, 3)).join(", ") }));
   }
   function changed() {
     compute();
