@@ -548,7 +548,7 @@ def judged_verdict(question, cases, record_dir: Path, answer_cells: list[int], c
                    timeout: float, missing: bool, lock) -> tuple[str, str, list[Flag]]:
     """(status, message, flags) of a question judged by the grader on what its check cell recorded."""
     from book.plain_data import NoRecord, PayloadError
-    from book.protocol import ProtocolError
+    from book.protocol import TAMPERED, ProtocolError
     from book.replay import answers_for_judge, read_record
 
     q = question.id
@@ -564,8 +564,14 @@ def judged_verdict(question, cases, record_dir: Path, answer_cells: list[int], c
     except (PayloadError, OSError) as exc:
         return INCORRECT, f"the record of your answer cannot be used ({exc})", [
             Flag(q, "tampering", f"its check's record was malformed or altered ({exc})")]
-    flags = [Flag(q, "forbidden", f"called `{name}` while checked (the question forbids it)")
-             for call in recorded.calls.values() for name in call.get("forbidden", [])]
+    flags = []
+    for call in recorded.calls.values():  # the watch's own alarms (book.protocol) are tampering, not a call
+        names = call.get("forbidden", [])
+        flags += [Flag(q, "tampering", f"{n.removeprefix(TAMPERED)} while checked") for n in names
+                  if n.startswith(TAMPERED)]
+        flags += [Flag(q, "forbidden", f"called `{n}` while checked (the question forbids it)") for n in names
+                  if not n.startswith(TAMPERED)]
+        call["forbidden"] = [n for n in names if not n.startswith(TAMPERED)]
     answers = answers_for_judge(recorded, cases)
     if answers is None:
         return NOT_ATTEMPTED, "Replace ____ with your answer.", flags

@@ -269,6 +269,14 @@ def _watch(names: set[str], called: list[str]):
     return Functions()
 
 
+def _mode_active(mode, torch) -> bool:
+    """Whether the watch's function mode is still on PyTorch's mode stack (the answer may have popped it)."""
+    try:
+        return any(m is mode for m in torch.overrides._get_current_function_mode_stack())
+    except Exception:
+        return False
+
+
 def _describe_exception(exc: BaseException) -> dict:
     base = next((k.__name__ for k in type(exc).__mro__ if k.__module__ == "builtins"), "Exception")
     try:
@@ -348,10 +356,40 @@ def _resolve(dotted: str):
     return None
 
 
+TAMPERED = "tampering: "  # an entry of a call's ``forbidden`` list that says the watch itself was interfered with
+
+
+def watch_switches():
+    """What switches the watch off or reaches around it, by identity (the same objects however they are
+    reached: ``getattr(__import__('s' + 'ys'), ...)`` gives this very function): the built-ins as ``c_call``
+    events, threading's Python functions by their code objects."""
+    import sys
+    import threading
+
+    builtins = {id(f): f"sys.{f.__name__}" for f in (sys.setprofile, sys.settrace, sys.getprofile,
+                                                      getattr(sys, "setprofile_all_threads", None),
+                                                      getattr(sys, "settrace_all_threads", None)) if f is not None}
+    codes = {getattr(threading, name).__code__: f"threading.{name}"
+             for name in ("setprofile", "settrace", "setprofile_all_threads", "settrace_all_threads")
+             if hasattr(getattr(threading, name, None), "__code__")}
+    return builtins, codes
+
+
 class _watch_python:
     """Notes calls of the Python functions (and classes: their ``__init__``) that ``names`` gives as dotted
     paths (``book.data.to_float``), by their code objects, so that aliases and wrappers are caught too (as
-    :func:`book.checks.common.forbidden_calls` does in self-study)."""
+    :func:`book.checks.common.forbidden_calls` does in self-study).
+
+    It is also the sentinel of the watch itself, active during every recorded call: a profile function sees
+    every call the learner's code makes, so it notes any call of ``sys.setprofile``/``settrace``/``getprofile``
+    or threading's versions, however the function was reached (computed names, ``vars(sys)``...), and after the
+    call it checks that it is still installed (in this thread and for new threads). Either is recorded as an
+    entry ``"tampering: ..."`` of the call's forbidden list, which the grader turns into a tampering flag. It
+    does not read the learner's source, so obfuscation does not hide it. (Threads the answer starts through
+    ``threading`` inherit it; ``_thread`` threads and calls made from C code, e.g. ``map(sys.setprofile, ...)``,
+    do not show as calls -- the pairing of returns and the check afterwards still see a watch switched off,
+    unless it is put back from the very call site that removed it; :mod:`book.evasions` flags the code that
+    names these functions.)"""
 
     def __init__(self, names: set[str], called: list[str]):
         self.codes = {}
@@ -361,26 +399,65 @@ class _watch_python:
             code = getattr(fn, "__code__", None)
             if code is not None:
                 self.codes[code] = dotted
-        self.called, self.previous = called, None
+        self.called, self.previous, self.previous_threads = called, None, None
+        self.armed = False
 
     def __enter__(self):
         import sys
+        import threading
 
-        if self.codes:
-            self.previous = sys.getprofile()
+        guarded_builtins, guarded_codes = watch_switches()
+        codes, called = self.codes, self.called
+        main, get_ident = threading.get_ident(), threading.get_ident
+        stack: list = []  # this thread's calls seen and not yet returned: a return without its call is a gap
+        gaps: list = []
 
-            def watch(frame, event, arg):
-                if event == "call" and frame.f_code in self.codes:
-                    self.called.append(self.codes[frame.f_code])
+        def gap():
+            if not gaps:
+                gaps.append(True)
+                called.append(f"{TAMPERED}the check's watch was switched off for a while (calls went unseen)")
 
-            sys.setprofile(watch)
+        def watch(frame, event, arg):
+            if not self.armed:
+                return
+            here = get_ident() == main
+            if event == "call":
+                code = frame.f_code
+                if code in codes:
+                    called.append(codes[code])
+                elif code in guarded_codes:
+                    called.append(f"{TAMPERED}called {guarded_codes[code]}, which switches the check's watch")
+                if here:
+                    stack.append(frame)
+            elif event == "return":
+                if here and stack and stack.pop() is not frame:
+                    gap()
+            elif event == "c_call":
+                if id(arg) in guarded_builtins and arg is not None:
+                    called.append(f"{TAMPERED}called {guarded_builtins[id(arg)]}, which switches the check's watch")
+                if here:
+                    stack.append((arg, frame, frame.f_lasti))
+            elif here and stack:  # c_return, c_exception: the C call seen last, from the same place
+                top = stack.pop()
+                if type(top) is not tuple or top[0] is not arg or top[1] is not frame or top[2] != frame.f_lasti:
+                    gap()
+
+        self.hook = watch
+        self.previous, self.previous_threads = sys.getprofile(), threading.getprofile()
+        threading.setprofile(watch)  # threads the answer starts are watched too
+        sys.setprofile(watch)
+        self.armed = True
         return self
 
     def __exit__(self, *exc):
         import sys
+        import threading
 
-        if self.codes:
-            sys.setprofile(self.previous)
+        self.armed = False
+        if sys.getprofile() is not self.hook or threading.getprofile() is not self.hook:
+            self.called.append(f"{TAMPERED}the check's watch of forbidden calls was removed or replaced")
+        sys.setprofile(self.previous)
+        threading.setprofile(self.previous_threads)
         return False
 
 
@@ -406,12 +483,16 @@ def _record_call(i: int, case: Case, answers, forbidden: set[str], encoder: Enco
         return call
     called: list[str] = []
     rng_before = torch.random.get_rng_state()
+    functions = _watch(forbidden, called)
     try:
-        with _watch(forbidden, called), _watch_python(forbidden, called), \
-                torch.no_grad() if case.no_grad else _nothing():
-            out = fn(*case.args, **case.kwargs)
-            if case.iterate:
-                out = list(itertools.islice(iter(out), MAX_ITERATED))
+        with functions, _watch_python(forbidden, called), torch.no_grad() if case.no_grad else _nothing():
+            try:
+                out = fn(*case.args, **case.kwargs)
+                if case.iterate:
+                    out = list(itertools.islice(iter(out), MAX_ITERATED))
+            finally:
+                if not _mode_active(functions, torch):
+                    called.append(f"{TAMPERED}the check's watch of forbidden PyTorch functions was removed")
     except KeyboardInterrupt:
         raise
     except BaseException as exc:  # SystemExit included: the learner's code must not end the check quietly

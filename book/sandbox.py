@@ -9,6 +9,12 @@ too -- that path is not exercised by the tests here):
   other path -- the repository, ``exercises/solutions``, other submissions, the grader's files, home folders --
   does not exist there. ``overlays=`` puts a folder in place of another (the grader shows a reduced copy of the
   ``book`` package, without the answer key);
+- never the test splits' labels (:data:`HELD_OUT_FILES`): the checkers score trained models on them, so they
+  are the answer key of those questions. Wherever the course's data sits among the folders shown (the Debian
+  data set, the repository's ``data/``, ``COURSE_DATA_DIR``, the download cache), ``/dev/null`` is bound over
+  each such file: a device node, which cannot be opened there (the sandbox's mounts allow no devices); the
+  sandbox's copy of :mod:`book.data` (:mod:`book.grade_stage`) reads it as held out, so the notebooks' own
+  set-up still loads the rest;
 - writable: a private ``/tmp`` and ``/dev/shm`` (size-limited tmpfs, gone with the sandbox) and the folders in
   ``writable=`` (the run's scratch folder, which the grader reads afterwards as untrusted data);
 - its own PID, network (loopback only), IPC and UTS namespaces: it cannot see or signal any process outside,
@@ -47,6 +53,11 @@ SYSTEM_DIRS = ("/usr", "/etc", "/sys")
 _RUNNING: set = set()  # the runs in progress, so that an interrupted grader can stop them all
 _RUNNING_LOCK = threading.Lock()
 ROOT_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+# the files of the course's data sets that no sandbox shows: the test splits' labels (MNIST and Fashion-MNIST
+# name them alike), gzipped or not, in every layout book.data reads (and torchvision's raw/ folders)
+HELD_OUT_FILES = ("t10k-labels-idx1-ubyte", "t10k-labels-idx1-ubyte.gz")
+DATA_DIRS = ("/usr/share/datasets",)  # where Debian's data sets sit (inside /usr, shown with the system)
+HELD_OUT_DEPTH = 5  # how deep below a data folder they are looked for (<folder>/FashionMNIST/raw/...)
 
 
 @dataclass(frozen=True)
@@ -97,6 +108,27 @@ def _python_dirs() -> list[Path]:
             Path(sys.executable).parent, Path(os.path.realpath(sys.executable)).parent.parent}
     dirs.update(Path(p) for p in site.getsitepackages())
     return sorted(d for d in dirs if d.is_dir())
+
+
+def held_out_files(folders) -> list[Path]:
+    """The files of :data:`HELD_OUT_FILES` under ``folders`` (at most :data:`HELD_OUT_DEPTH` levels down), as
+    the paths a process sees them at (links followed to their targets too)."""
+    found: set[Path] = set()
+    for folder in folders:
+        folder = Path(folder)
+        if not folder.is_dir():
+            continue
+        base = len(folder.parts)
+        for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+            if len(Path(dirpath).parts) - base >= HELD_OUT_DEPTH:
+                dirnames.clear()
+            for name in filenames:
+                if name in HELD_OUT_FILES:
+                    path = Path(dirpath) / name
+                    found.add(path)
+                    if path.is_symlink():
+                        found.add(path.resolve())
+    return sorted(found)
 
 
 def _outermost(paths) -> list[Path]:
@@ -159,6 +191,10 @@ class Sandbox:
         for folder in self.writable:
             parents(Path(folder))
             args += ["--bind", str(folder), str(folder)]
+        data = [Path(p) for p in self.readonly] + [Path(d) for d in DATA_DIRS]
+        for path in held_out_files(data):  # last: over the binds that show them
+            if any(path == s or s in path.parents for s in shown):
+                args += ["--ro-bind", "/dev/null", str(path)]
         return args + ["--remount-ro", "/"]
 
     def command(self, argv: list[str], cwd: Path | str = "/tmp") -> list[str]:

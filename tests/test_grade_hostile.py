@@ -17,6 +17,7 @@ import csv
 import hashlib
 import io
 import json
+import marshal
 import os
 import socket
 import subprocess
@@ -65,6 +66,16 @@ def either(condition: str, q: str) -> str:
 STUBBORN = ("import time\nwhile True:\n    try:\n        time.sleep(0.05)\n    except BaseException:\n"
             "        pass\n")
 SOFTMAX_ROWS_ALONE = MODEL["q2"].split("\n\n\nprint")[0]
+# code that switches off the profile function watching forbidden calls, as bytes no reading of the source finds
+WATCH_OFF = marshal.dumps(compile("import sys\nsys.setprofile(None)", "<hidden>", "exec"))
+
+
+def held_out_label_files():
+    """Where the grader's machine keeps the test splits' label files (each must be unreadable in the sandbox)."""
+    from book.grade_run import PACKAGE_PARENT, data_folders
+
+    return [str(p) for p in sandbox.held_out_files([PACKAGE_PARENT / "data", *data_folders().values(),
+                                                    *map(Path, sandbox.DATA_DIRS)])]
 
 
 def cases(folder: Path, port: int, marker: Path):
@@ -215,6 +226,23 @@ threading.Thread(target=forge, daemon=True).start()""",
                   "softmax = lambda z: torch.softmax(z, 0)",
             "q2": "def softmax_rows(Z):\n    return getattr(torch.ops.aten, '_soft' + 'max')(Z, 1, False)",
         }, all_blank, {"q1": CORRECT, "q2": CORRECT}, {"tampering", "forbidden"}),
+        # the watch switched off by code no reading of the source makes out: a name built at run time (flagged as
+        # it is read), then a call hidden in marshalled bytes (the watch notes the call itself, as it happens)
+        "watch_switched_off_by_computed_names": ({
+            "q1": MODEL["q1"] + "\ngetattr(__import__('s' + 'ys'), 'setpro' + 'file')(None)", "q2": MODEL["q2"],
+        }, all_blank, {"q1": CORRECT, "q2": CORRECT}, {"tampering"}),
+        "watch_switched_off_while_checked": ({
+            "q1": f"import marshal, types\n_quiet = types.FunctionType(marshal.loads({WATCH_OFF!r}), {{}})\n\n\n"
+                  "def softmax(z):\n    _quiet()\n    e = (z - z.max()).exp()\n    return e / e.sum()",
+        }, all_blank, {"q1": CORRECT}, {"tampering", "unusual"}),
+        # the test splits' labels (the checkers of exercises 04 and 07 score on them): unreadable in the sandbox
+        "test_labels_read": ({
+            "q1": "def readable(path):\n    try:\n        return len(open(path, 'rb').read()) > 0\n"
+                  "    except OSError:\n        return False\n\n\n"
+                  + either(f"any(readable(p) for p in {held_out_label_files()!r})", "q1"),
+            "q2": either("(__import__('book.data').data.load_dataset('fashion-mnist', download=False).test_labels"
+                         " < 10).any().item()", "q2"),
+        }, all_blank, {"q1": INCORRECT, "q2": INCORRECT}, set()),
         # --- stopping the run, the grader, the batch ------------------------------------------------------
         "kill_the_run": ({
             "q1": MODEL["q1"],

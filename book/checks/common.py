@@ -127,23 +127,43 @@ def forbidden_calls(functions, name: str, instead: str):
     was imported as (calls are recognised by the function's code object, so aliases and wrappers are caught).
 
     For Python functions and classes (their ``__init__``) that a question asks the learner to write instead of
-    borrowing; torch's own functions are caught by :func:`forbid` instead."""
+    borrowing; torch's own functions are caught by :func:`forbid` instead. The watch is a profile function: an
+    answer that calls ``sys.setprofile``/``settrace``/``getprofile`` (by any route: the call is recognised by
+    the function itself, not by its name), or leaves the watch switched off, is reported as incorrect too."""
+    from book.protocol import watch_switches
+
     codes = {}
     for f in functions:
         target = f.__init__ if isinstance(f, type) else f
         codes[target.__code__] = f"{f.__module__}.{f.__qualname__}"
-    called = []
+    guarded_builtins, guarded_codes = watch_switches()
+    called, tampered = [], []
+    armed = []
     previous = sys.getprofile()
 
     def watch(frame, event, arg):
-        if event == "call" and frame.f_code in codes:
-            called.append(codes[frame.f_code])
+        if not armed:
+            return
+        if event == "call":
+            if frame.f_code in codes:
+                called.append(codes[frame.f_code])
+            elif frame.f_code in guarded_codes:
+                tampered.append(guarded_codes[frame.f_code])
+        elif event == "c_call" and id(arg) in guarded_builtins:
+            tampered.append(guarded_builtins[id(arg)])
 
     sys.setprofile(watch)
+    armed.append(True)
     try:
         yield
     finally:
+        armed.clear()
+        if sys.getprofile() is not watch:
+            tampered.append("a profile function of its own")
         sys.setprofile(previous)
+    if tampered:
+        raise Incorrect(f"`{name}` switches off the check's watch ({tampered[0]}): the check cannot tell what it "
+                        "calls")
     if called:
         raise Incorrect(f"`{name}` calls {called[0]}: {instead}")
 

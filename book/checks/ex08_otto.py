@@ -8,7 +8,11 @@ the notebook (like Kaggle's private leaderboard), through the learner's own ``pr
 :mod:`book.drivers_ex06_08` gets the rows' counts, only this module their labels. The reference functions of the
 course (``book.kaggle.log_loss``, ``book.otto.transform`` / ``standardise``, ``book.kaggle.read_submission`` /
 ``score_submission``) are what the answers are measured against; the answers must not call the first of them
-(nor ``row_log_losses`` and ``write_submission``), and ``ANSWER_KEY`` names the module for the grader's sandbox.
+(nor ``row_log_losses`` and ``write_submission``). ``ANSWER_KEY`` names their module, but the notebook imports
+``book.kaggle`` itself (its set-up uses ``log_loss``, and ``book.otto`` imports it), so the sandbox must show it
+and the grader's answer key leaves it out (:func:`book.grade_stage.answer_key`): the functions are forbidden one
+by one instead (``forbidden=`` of q1 and q5, dotted names), flagged in that question's answer cell by any route
+(:mod:`book.evasions`) and caught when called while checked (the recording's watch, :mod:`book.protocol`).
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ SOFTMAX_TARGET, MLP_TARGET = 0.70, 0.52
 HOLDOUT_SIZE = 20_000
 HOLDOUT_SEED = 606  # the check's fresh rows: a random stream apart from the notebook's training and test rows
 EPS = 1e-15  # Kaggle's clipping constant
-ANSWER_KEY = ("book.kaggle",)  # its log loss and submission writer are what q1 and q5 ask for
+ANSWER_KEY = ("book.kaggle",)  # what q1 and q5 ask for; shown all the same (the notebook imports it): see above
 DRIVERS = "book.drivers_ex06_08"
 
 
