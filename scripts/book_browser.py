@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -26,6 +27,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
 VIEWPORT = {"width": 1280, "height": 900}  # wide enough for the theme to show its sidebar
 LOAD_TIMEOUT_MS = 60_000
+QUIET_MS = 500            # a page has settled when none of its requests has started or ended for this long
+SETTLE_TIMEOUT_MS = 30_000
 WIDGET_TIMEOUT_MS = 20_000
 ANIMATION_TIMEOUT_MS = 10_000
 
@@ -55,6 +58,9 @@ class PageVisit:
     probe: dict = field(default_factory=dict)                 # what the page shows; see PROBE_JS
     animations: list[dict] = field(default_factory=list)      # per animation: frame before / after pressing play
     quizzes: list[dict] = field(default_factory=list)         # per "Check yourself" quiz: answered as a reader would
+    unsettled: list[str] = field(default_factory=list)        # requests still open when the page had to settle
+    in_flight: dict[int, str] = field(default_factory=dict, repr=False)  # while visiting: request id -> URL
+    last_change: float = field(default=0.0, repr=False)       # while visiting: when a request last started or ended
     screenshot: Path | None = None
 
     @property
@@ -159,6 +165,12 @@ PROBE_JS = r"""
     sidebar_links: links('.bd-sidebar-primary nav a.reference.internal'),
     prev: links('a.left-prev')[0] || null,
     next: links('a.right-next')[0] || null,
+    lang: document.documentElement.lang,
+    // The header's links to the same page in the other language, as written and as resolved, and the
+    // <link rel="alternate" hreflang> pair that tells search engines about both editions.
+    language_links: [...document.querySelectorAll('a.course-language-link')]
+                      .map(a => ({hreflang: a.hreflang, href: a.getAttribute('href'), url: a.href})),
+    alternates: [...document.querySelectorAll('link[rel=alternate][hreflang]')].map(l => [l.hreflang, l.href]),
   };
 }
 """
@@ -304,27 +316,55 @@ class BookBrowser:
                 visit.failed_loads.append(f"{request.failure} {path}")
 
         page.on("requestfailed", request_failed)
+
+        # Requests in flight are counted here rather than left to Playwright's "networkidle": under load that wait
+        # has timed out on a page with no request open, and when a request really hangs it cannot say which.
+        visit.last_change = time.monotonic()
+
+        def started(request):
+            visit.in_flight[id(request)] = request.url
+            visit.last_change = time.monotonic()
+
+        def ended(request):
+            visit.in_flight.pop(id(request), None)
+            visit.last_change = time.monotonic()
+
+        context.on("request", started)
+        context.on("requestfinished", ended)
+        context.on("requestfailed", ended)
         return context, page
 
+    @staticmethod
+    def _settle(page, visit: PageVisit) -> None:
+        """Wait until no request has been open, started or ended for QUIET_MS; after SETTLE_TIMEOUT_MS go on and
+        record what is still open in ``visit.unsettled`` (the tests fail the page, naming those URLs)."""
+        deadline = time.monotonic() + SETTLE_TIMEOUT_MS / 1000
+        while time.monotonic() < deadline:
+            if not visit.in_flight and time.monotonic() - visit.last_change >= QUIET_MS / 1000:
+                return
+            page.wait_for_timeout(50)  # lets Playwright deliver the request events meanwhile
+        visit.unsettled = sorted(set(visit.in_flight.values()))
+
     def visit(self, path: str, screenshot: Path | None = None, play_animations: bool = True,
-              try_quizzes: bool = True, widget_timeout_ms: int | None = None) -> PageVisit:
-        """Open ``path`` (relative to the book), let it settle, and record what it shows."""
+              try_quizzes: bool = True, widget_timeout_ms: int | None = None, full_page: bool = False) -> PageVisit:
+        """Open ``path`` (relative to the book), let it settle, and record what it shows; ``screenshot`` saves
+        the first screen, or the whole page with ``full_page`` (a few seconds more for a long chapter)."""
         visit = PageVisit(url=f"{self.base_url}/{path}")
         context, page = self._open(visit)
         try:
             response = page.goto(visit.url, wait_until="load", timeout=LOAD_TIMEOUT_MS)
             visit.status = response.status if response else None
-            page.wait_for_load_state("networkidle", timeout=LOAD_TIMEOUT_MS)
+            self._settle(page, visit)
             page.evaluate(SETTLE_JS)
             try:  # the widget manager renders views asynchronously, after the load event
                 page.wait_for_function(WIDGETS_DONE_JS, timeout=widget_timeout_ms or self.widget_timeout_ms)
             except Exception:
                 pass  # recorded by the probe below: views rendered < views
-            page.wait_for_load_state("networkidle", timeout=LOAD_TIMEOUT_MS)  # fonts and chunks they pulled in
+            self._settle(page, visit)  # fonts and chunks the widgets pulled in
             visit.probe = page.evaluate(PROBE_JS)
             if screenshot is not None:
                 screenshot.parent.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(screenshot), full_page=True)
+                page.screenshot(path=str(screenshot), full_page=full_page)
                 visit.screenshot = screenshot
             if play_animations:
                 visit.animations = self._play_animations(page)

@@ -111,6 +111,10 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 class _QuietServer(http.server.ThreadingHTTPServer):
+    # Chromium opens several connections at once and one thread accepts them: the socketserver default backlog
+    # of 5 overflows on a busy machine, and a dropped connection is retried only after 1, 3, 7... seconds.
+    request_queue_size = 128
+
     def handle_error(self, request, client_address):
         # A browser that closes a page mid-download resets its connection: not an error of the book.
         if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):

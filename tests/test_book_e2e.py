@@ -1,13 +1,14 @@
 """The built book as a reader meets it: every page of the table of contents opened in headless Chromium, with no
 network but the local server that serves the book.
 
-One browser visits each page once (scripts/book_browser.py records what it shows, saves a full-page screenshot
-under _build/screenshots/, presses play on each training animation and answers each quiz); the tests below judge
+One browser visits each page once (scripts/book_browser.py records what it shows, saves a screenshot under
+_build/screenshots/ (the first screen; COURSE_SCREENSHOTS=full keeps whole pages, to read them through), presses play on each training animation and answers each quiz); the tests below judge
 those records, so a failure names the page and what is wrong there. The page-weight report is printed at the end
 of the session and written to _build/page_weight.json; every page must stay within the budget.
 """
 
 import json
+import os
 import re
 import urllib.error
 import urllib.request
@@ -28,6 +29,7 @@ PAGES = book_site.toc_pages(ROOT)  # read at collection: every page in _toc.yml,
 NOTEBOOK_PAGES = [page for page in PAGES if page.is_notebook]
 LAUNCH = book_site.launch_settings(ROOT)
 SCREENSHOTS = ROOT / "_build" / "screenshots"
+FULL_PAGE = os.environ.get("COURSE_SCREENSHOTS") == "full"  # whole-page screenshots cost ~3 s a chapter
 WEIGHT_JSON = ROOT / "_build" / "page_weight.json"
 
 # Math in a page's source: $$..$$, $..$ (dollarmath), \(..\), \[..\], amsmath environments, {math} roles.
@@ -58,7 +60,8 @@ def visits(browser, built_book, show_page_weight) -> dict:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     for old in SCREENSHOTS.glob("*.png"):  # pages since removed from the book must not leave stale pictures
         old.unlink()
-    visits = {page.docname: browser.visit(page.html, screenshot=SCREENSHOTS / f"{page.slug}.png") for page in PAGES}
+    visits = {page.docname: browser.visit(page.html, screenshot=SCREENSHOTS / f"{page.slug}.png", full_page=FULL_PAGE)
+              for page in PAGES}
     summary = page_weight.weight_summary({page.html: visits[page.docname].loaded for page in PAGES},
                                          html_dir=built_book)
     WEIGHT_JSON.write_text(json.dumps(summary, indent=1))
@@ -92,6 +95,7 @@ def test_page_loads_without_errors(visits, page):
     problems += counted("uncaught JavaScript error", visit.page_errors)
     problems += counted("console error", visit.console_errors)
     problems += counted("did not load", visit.failed_loads)
+    problems += [f"still loading after {book_browser.SETTLE_TIMEOUT_MS} ms: {url}" for url in visit.unsettled]
     assert problems == [], f"{page.html}:\n  " + "\n  ".join(problems)
     assert visit.screenshot and visit.screenshot.stat().st_size > 0, f"{page.html}: no screenshot saved"
 
@@ -287,7 +291,8 @@ def browser_zh(browser):
 @pytest.fixture(scope="module")
 def visits_zh(browser_zh, built_book_zh) -> dict:
     """Every Chinese page, visited once like the English ones: {docname: PageVisit}."""
-    return {page.docname: browser_zh.visit(page.html, screenshot=SCREENSHOTS / f"{ZH}_{page.slug}.png")
+    return {page.docname: browser_zh.visit(page.html, screenshot=SCREENSHOTS / f"{ZH}_{page.slug}.png",
+                                           full_page=FULL_PAGE)
             for page in PAGES}
 
 
@@ -298,6 +303,7 @@ def test_chinese_page_loads_offline_without_errors(visits_zh, page):
     problems += counted("uncaught JavaScript error", visit.page_errors)
     problems += counted("console error", visit.console_errors)
     problems += counted("did not load", visit.failed_loads)
+    problems += [f"still loading after {book_browser.SETTLE_TIMEOUT_MS} ms: {url}" for url in visit.unsettled]
     problems += [f"asked for a file outside the book: {url}" for url in sorted(set(visit.blocked))]
     assert problems == [], f"{ZH}/{page.html}:\n  " + "\n  ".join(problems)
 
@@ -390,25 +396,36 @@ def test_chinese_search_finds_a_page_by_its_chinese_title(browser_zh, built_book
 
 
 @pytest.mark.parametrize("page", PAGES, ids=page_id)
-def test_language_links_lead_to_the_same_page(browser, page):
-    """English page -> its 中文 link -> the Chinese page (lang zh-CN) -> its English link -> back, offline."""
+def test_language_links_lead_to_the_same_page(visits, visits_zh, page):
+    """Each edition's page links, by a relative address, to the same page in the other edition (which the browser
+    loaded, marked with its language), and both name the pair as <link rel="alternate" hreflang>."""
+    both = sorted([["en", f"/{page.html}"], ["zh-CN", f"/{ZH}/{page.html}"]])
+    for visit, own, other, target in ((visits[page.docname], "en", "zh-CN", f"{ZH}/{page.html}"),
+                                      (visits_zh[page.docname], "zh-CN", "en", page.html)):
+        probe, where = visit.probe, site_path(visit.url)
+        assert probe["lang"] == own, f"{where}: <html lang={probe['lang']!r}>, expected {own!r}"
+        links = [link for link in probe["language_links"] if link["hreflang"] == other]
+        assert len(links) == 1, f"{where}: {len(links)} links to the {other} page ({probe['language_links']})"
+        href = links[0]["href"]
+        assert not urlsplit(href).scheme and not href.startswith("/"), f"{where}: {href} is not relative"
+        assert site_path(links[0]["url"]) == target, f"{where}: the {other} link leads to {links[0]['url']}"
+        assert sorted([lang, urlsplit(url).path] for lang, url in probe["alternates"]) == both, probe["alternates"]
+
+
+def test_clicking_the_language_links_goes_there_and_back(browser):
+    """A reader's round trip on one chapter: English -> its 中文 link -> the Chinese page -> its English link."""
+    page = next(p for p in PAGES if p.is_notebook)
     visit = book_browser.PageVisit(url=f"{browser.base_url}/{page.html}")
     context, tab = browser._open(visit)
     try:
         tab.goto(visit.url, wait_until="load")
-        steps = []
         for language, expected in (("zh-CN", f"{ZH}/{page.html}"), ("en", page.html)):
             link = tab.locator(f'a.course-language-link[hreflang="{language}"]')
             assert link.count() == 1, f"{site_path(tab.url)}: {link.count()} links to the {language} page"
-            href = link.get_attribute("href")
-            assert not urlsplit(href).scheme and not href.startswith("/"), f"{site_path(tab.url)}: {href} not relative"
             with tab.expect_navigation(wait_until="load"):
                 link.click()
-            steps.append((site_path(tab.url), tab.evaluate("document.documentElement.lang")))
-            assert steps[-1] == (expected, language), f"{page.html}: followed the {language} link to {steps[-1]}"
-        alternates = tab.evaluate("[...document.querySelectorAll('link[rel=alternate][hreflang]')]"
-                                  ".map(l => [l.hreflang, new URL(l.href).pathname])")
-        assert sorted(alternates) == sorted([["en", f"/{page.html}"], ["zh-CN", f"/{ZH}/{page.html}"]]), alternates
+            arrived = (site_path(tab.url), tab.evaluate("document.documentElement.lang"))
+            assert arrived == (expected, language), f"{page.html}: followed the {language} link to {arrived}"
     finally:
         context.close()
     assert visit.blocked == [] and visit.page_errors == [], (visit.blocked, visit.page_errors)

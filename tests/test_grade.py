@@ -67,18 +67,49 @@ def fingerprint(path):
 
 # --- Done when: solutions 100 %, untouched learner notebooks 0 -----------------------------------------------
 
+@pytest.fixture(scope="module")
+def course_folder_graded(tmp_path_factory):
+    """Every solution and every untouched learner notebook, copied into one folder and graded as a class would
+    be (``--jobs 2 --json``): {learner: row}, and each copy's fingerprint before the grading."""
+    folder = tmp_path_factory.mktemp("course") / "class"
+    for exercise in IDS:
+        for kind, source in (("solution", SOLUTIONS_DIR), ("untouched", EXERCISES_DIR)):
+            copy = folder / kind / f"{exercise}.ipynb"
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            copy.write_bytes((source / f"{exercise}.ipynb").read_bytes())
+    before = {path: fingerprint(path) for path in folder.rglob("*.ipynb")}
+    result = run_grader(folder, "--json", "--jobs", 2)
+    assert result.returncode in (0, 1), result.stdout[-3000:] + result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    rows = {row["learner"]: row for row in json.loads(result.stdout)}
+    assert sorted(rows) == sorted(f"{kind}/{exercise}" for exercise in IDS for kind in ("solution", "untouched"))
+    return rows, before
+
+
 @pytest.mark.parametrize("exercise", IDS)
-def test_every_solution_notebook_grades_full_marks(exercise):
-    code, report, questions = graded_json(SOLUTIONS_DIR / f"{exercise}.ipynb")
-    assert code == 0
+def test_every_solution_notebook_grades_full_marks(course_folder_graded, exercise):
+    rows, _ = course_folder_graded
+    report = rows[f"solution/{exercise}"]
+    assert "error" not in report, report
+    questions = {q["id"]: q for q in report["questions"]}
     assert report["exercise"] == exercise and report["passed"] is True
     assert {q["status"] for q in questions.values()} == {CORRECT}, questions
     assert report["score"] == report["max_score"] > 0 and report["percent"] == 100.0
 
 
 @pytest.mark.parametrize("exercise", IDS)
-def test_every_untouched_learner_notebook_grades_zero_as_not_attempted(exercise):
-    path = EXERCISES_DIR / f"{exercise}.ipynb"
+def test_every_untouched_learner_notebook_grades_zero_as_not_attempted(course_folder_graded, exercise):
+    rows, before = course_folder_graded
+    report = rows[f"untouched/{exercise}"]
+    assert "error" not in report, report
+    assert report["exercise"] == exercise and report["passed"] is False and report["score"] == 0
+    assert report["questions"] and {q["status"] for q in report["questions"]} == {NOT_ATTEMPTED}, report
+    assert all(fingerprint(path) == print_ for path, print_ in before.items()), "the grader changed a submission"
+
+
+def test_an_untouched_notebook_graded_alone_prints_its_table_and_is_left_as_it_was():
+    """The learner's own command: one notebook, a table, exit status 1 below the pass mark, the file untouched."""
+    path = EXERCISES_DIR / "01_softmax.ipynb"
     before = fingerprint(path)
     result = run_grader(path)
     assert result.returncode == 1, result.stdout + result.stderr  # graded (no crash), below the pass mark
