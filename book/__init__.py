@@ -25,7 +25,7 @@ Each module is one idea, taught in its chapter and imported from here by the cha
 Exercises and grading (``exercises/``):
 
 - ``book.questions`` -- the learner's side: ``q1.check(answer)``, ``q1.hint()``, ``q1.solution()``;
-- ``book.checks``   -- one module of checkers per exercise (``book.checks.catalog`` is generated);
+- ``book.checks``   -- one module of checkers per exercise (``book/checks/catalog.json`` is generated);
 - ``book.exercise_cells`` -- which cell of an exercise notebook is an answer, a check, or fixed text;
 - ``book.make_exercises`` -- learner notebooks generated from ``exercises/solutions/``;
 - ``book.nbval_outcomes`` -- a pytest plugin recording each cell's outcome under nbval;

@@ -20,27 +20,10 @@ from __future__ import annotations
 import math
 import os
 
-from book.questions import STUB_MESSAGE, Incorrect, NotAttempted
+from book.questions import Incorrect, NotAttempted, call
 
 MAX_FILE_BYTES = 32 << 20  # a submission of 20,000 rows is about 2 MB
 TRAIN_ROWS_SEEN = 20_000  # exercise 08: the training rows whose log loss tells over-fitting from under-fitting
-
-
-def call(fn, *args, name: str, on: str | None = None, **kwargs):
-    """``fn(*args, **kwargs)``, with the messages of :func:`book.checks.common.call`: a stub's
-    NotImplementedError is *not attempted*, any other error is reported with the input it happened on."""
-    if not callable(fn):
-        raise Incorrect(f"`{name}` should be a function, but it is {type(fn).__name__}")
-    try:
-        return fn(*args, **kwargs)
-    except NotImplementedError as exc:
-        raise NotAttempted(f"`{name}` still raises NotImplementedError"
-                           + ("" if STUB_MESSAGE in str(exc) else f" ({exc})") + ".") from None
-    except (Incorrect, NotAttempted):
-        raise
-    except Exception as exc:
-        where = f" on {on}" if on else ""
-        raise Incorrect(f"`{name}`{where} raised {type(exc).__name__}: {exc}") from None
 
 
 def observing(steps) -> dict:

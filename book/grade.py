@@ -119,9 +119,9 @@ class Grade:
 # --- reading the submission ----------------------------------------------------------------------------------
 
 def catalog() -> dict:
-    from book.checks import catalog as generated
+    from book.questions import exercise_catalog
 
-    return generated.EXERCISES
+    return exercise_catalog()
 
 
 FIX = "Grade the .ipynb file saved by Jupyter (File > Save); if it was damaged, start again from a fresh copy."

@@ -28,10 +28,10 @@ def _pattern(message: str) -> str:
 
 
 def model_fingerprints(exercise: str) -> dict:
-    from book.checks import catalog
+    from book.questions import exercise_catalog
     from book.similarity import fingerprint
 
-    spec = catalog.EXERCISES.get(exercise, {})
+    spec = exercise_catalog().get(exercise, {})
     return {q["id"]: fingerprint(q["solution"]) for q in spec.get("questions", [])}
 
 

@@ -3,7 +3,7 @@
 For a class, the answer key of an exercise is (1) the course package's reference implementations of what its
 questions ask -- every module that defines a function, class or name an answer cell of the exercise is to
 define (``book.softmax`` defines ``softmax`` and ``entropy``, which exercise 01 asks for), (2) the checkers, which
-hold reference computations too, and (3) the model solutions (``exercises/solutions``, ``book.checks.catalog``,
+hold reference computations too, and (3) the model solutions (``exercises/solutions``, ``book/checks/catalog.json``,
 the repository's history). The grader's own modules are left out too. The sandbox's ``book`` is a reduced copy,
 made once per exercise and grading process:
 
@@ -40,7 +40,7 @@ from book.exercise_cells import ANSWER, role
 PACKAGE = "book"
 PACKAGE_DIR = Path(__file__).resolve().parent
 ALWAYS = ("book", "book.questions", "book.protocol", "book.plain_data", "book.nbval_outcomes", "book.checks")
-NEVER = ("book.checks.catalog", "book.grade", "book.grade_stage", "book.grade_run", "book.grade_report",
+NEVER = ("book.grade", "book.grade_stage", "book.grade_run", "book.grade_report",
          "book.make_exercises", "book.sandbox", "book.similarity", "book.evasions", "book.replay")
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import reprlib
 import sys
 from dataclasses import dataclass
 
@@ -38,12 +39,59 @@ RESULTS_ENV = "COURSE_GRADING_RESULTS"
 STUB_MESSAGE = "write your answer here"
 
 
+CATALOG_PACKAGE, CATALOG_NAME = "book.checks", "catalog.json"
+CATALOG_FILE = "book/checks/catalog.json"
+
+
+class CatalogMissing(LookupError):
+    """The exercise catalogue is not where the package keeps it: the grader's sandbox does not ship it."""
+
+
+def exercise_catalog() -> dict:
+    """The exercises' titles, pass marks and questions (id, title, points, model answer), by exercise id: the data
+    file ``book/checks/catalog.json`` that ``python -m book.make_exercises`` writes from the solutions notebooks
+    and the checks modules. Raises :class:`CatalogMissing` where it is absent (the grader's sandbox)."""
+    from importlib import resources
+
+    try:
+        text = resources.files(CATALOG_PACKAGE).joinpath(CATALOG_NAME).read_text(encoding="utf-8")
+    except (ImportError, OSError) as exc:
+        raise CatalogMissing(f"{CATALOG_FILE} cannot be read here ({type(exc).__name__}): run `python -m "
+                             "book.make_exercises` in the repository to write it") from None
+    return json.loads(text)["exercises"]
+
+
 class Incorrect(Exception):
     """Raised by a checker: the answer is wrong, and the message says specifically how (without the answer)."""
 
 
 class NotAttempted(Exception):
     """Raised by a checker: the answer is still the stub of the learner notebook."""
+
+
+def callable_answer(fn, name: str) -> None:
+    """``fn`` must be callable: else the answer is wrong, and the message says what it is instead."""
+    if not callable(fn):
+        raise Incorrect(f"`{name}` should be a function, but it is {type(fn).__name__} {reprlib.repr(fn)}")
+
+
+def call(fn, *args, name: str, on: str | None = None, **kwargs):
+    """``fn(*args, **kwargs)``; a stub's NotImplementedError means *not attempted*, any other error is reported
+    with the input it happened on. KeyboardInterrupt (the grader's timeout) is never caught.
+
+    Here, not among the checkers' helpers, because the drivers that run in the grader's sandbox call the
+    learner's code too, and the sandbox does not show the checkers (book/checks/)."""
+    callable_answer(fn, name)
+    try:
+        return fn(*args, **kwargs)
+    except NotImplementedError as exc:
+        raise NotAttempted(f"`{name}` still raises NotImplementedError"
+                           + ("" if STUB_MESSAGE in str(exc) else f" ({exc})") + ".") from None
+    except (Incorrect, NotAttempted):
+        raise
+    except Exception as exc:
+        where = f" on {on}" if on else ""
+        raise Incorrect(f"`{name}`{where} raised {type(exc).__name__}: {exc}") from None
 
 
 def plain(text: str) -> str:
@@ -224,15 +272,16 @@ class Question:
     def solution(self) -> None:
         """Print the model answer (the code of the solution notebook's answer cell)."""
         try:
-            from book.checks import catalog
-        except ImportError:  # the grader's sandbox holds no model answers
+            exercise = exercise_catalog()[self.exercise]
+        except CatalogMissing:  # the grader's sandbox holds no model answers
             print(f"{self.id}.solution() is not available while the grader runs this notebook.")
             return
-        try:
-            code = next(q["solution"] for q in catalog.EXERCISES[self.exercise]["questions"] if q["id"] == self.id)
-        except (KeyError, StopIteration):
-            raise LookupError(f"no solution recorded for {self.exercise} {self.id}: "
-                              "run `python -m book.make_exercises` to regenerate book/checks/catalog.py") from None
+        except KeyError:
+            exercise = {"questions": []}
+        code = next((q["solution"] for q in exercise["questions"] if q["id"] == self.id), None)
+        if code is None:
+            raise LookupError(f"no solution recorded for {self.exercise} {self.id}: run `python -m "
+                              f"book.make_exercises` to regenerate {CATALOG_FILE}")
         print(f"Solution to {self.id} ({self.title}):\n\n{code}")
 
 

@@ -323,9 +323,9 @@ def test_the_sandbox_ships_what_the_notebooks_import_and_the_drivers_but_no_chec
     from book.grade_stage import stage
 
     for module, shown, hidden in ((ex08, {"book.otto", "book.kaggle", "book.drivers_ex06_08", "book.probes"},
-                                   {"book.checks.catalog", "book.checks.common", "book.checks.ex06_generalisation"}),
+                                   {"book.checks.common", "book.checks.ex06_generalisation"}),
                                   (ex07, {"book.data", "book.evaluation", "book.drivers_ex06_08"},
-                                   {"book.mlp", "book.train", "book.checks.catalog"})):
+                                   {"book.mlp", "book.train"})):
         with tempfile.TemporaryDirectory() as tmp:
             staged = stage(module.EXERCISE, pristine(module.EXERCISE), Path(tmp))
             assert staged.judged_outside

@@ -208,7 +208,8 @@ threading.Thread(target=forge, daemon=True).start()""",
             "q2": "from book.checks.ex01_softmax import reference\nsoftmax_rows = reference",
             "q3": f"import json\nnb = json.load(open({str(SOLUTIONS_DIR / (EXERCISE + '.ipynb'))!r}))\n"
                   "exec(''.join(nb['cells'][8]['source']))",
-            "q4": "from book.checks import catalog\nexec(catalog.EXERCISES['01_softmax']['questions'][3]['solution'])",
+            "q4": "from book.questions import exercise_catalog\n"
+                  "exec(exercise_catalog()['01_softmax']['questions'][3]['solution'])",
         }, all_blank, {q: INCORRECT for q in BLANK}, {"answer-key"}),
         "forbidden_routes": ({
             "q1": "def softmax(z):\n    return torch.ops.aten._softmax.default(z, 0, False)",
@@ -346,7 +347,7 @@ def tree_hashes(*roots, skip=("__pycache__",)):
 # sandbox's uid as well: other work may be editing the repository while the suite runs, never as those uids)
 TARGETS = [SOLUTIONS_DIR, EXERCISES_DIR / f"{EXERCISE}.ipynb", ROOT / "book" / "questions.py",
            ROOT / "book" / "protocol.py", ROOT / "book" / "grade.py", ROOT / "book" / "checks" / "ex01_softmax.py",
-           ROOT / "book" / "checks" / "catalog.py", ROOT / "book" / "__init__.py"]
+           ROOT / "book" / "checks" / "catalog.json", ROOT / "book" / "__init__.py"]
 
 
 def files_of_sandbox_uids(*roots):

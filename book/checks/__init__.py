@@ -6,8 +6,9 @@ the points, e.g. 0.6) and ``QUESTIONS``, a list of :class:`book.questions.Questi
 A new exercise is one solutions notebook plus one such module; ``python -m book.make_exercises`` then writes the
 learner notebook and the catalog.
 
-``book.checks.catalog`` is generated from both (titles, points, pass marks, model answers) so that the grader can
-read them without importing torch; this package's ``__init__`` stays light for the same reason.
+``book/checks/catalog.json`` is generated from both (titles, points, pass marks, model answers), data that the
+grader reads without importing torch (:func:`book.questions.exercise_catalog`); this package's ``__init__``
+stays light for the same reason.
 """
 
 from __future__ import annotations

@@ -12,7 +12,9 @@ import sys
 import torch
 from torch.overrides import TorchFunctionMode
 
-from book.questions import STUB_MESSAGE, Incorrect, NotAttempted
+# call and callable_answer live in book.questions (the drivers in the grader's sandbox use them too); the checkers
+# import them from here with the other helpers.
+from book.questions import Incorrect, NotAttempted, call, callable_answer  # noqa: F401
 
 
 def show(value, digits: int = 4) -> str:
@@ -31,27 +33,6 @@ def show(value, digits: int = 4) -> str:
     if isinstance(value, float):
         return f"{value:.{digits}g}"
     return repr(value)
-
-
-def callable_answer(fn, name: str):
-    if not callable(fn):
-        raise Incorrect(f"`{name}` should be a function, but it is {type(fn).__name__} {show(fn)}")
-
-
-def call(fn, *args, name: str, on: str | None = None, **kwargs):
-    """``fn(*args, **kwargs)``; a stub's NotImplementedError means *not attempted*, any other error is reported
-    with the input it happened on. KeyboardInterrupt (the grader's timeout) is never caught."""
-    callable_answer(fn, name)
-    try:
-        return fn(*args, **kwargs)
-    except NotImplementedError as exc:
-        raise NotAttempted(f"`{name}` still raises NotImplementedError"
-                           + ("" if STUB_MESSAGE in str(exc) else f" ({exc})") + ".") from None
-    except (Incorrect, NotAttempted):
-        raise
-    except Exception as exc:
-        where = f" on {on}" if on else ""
-        raise Incorrect(f"`{name}`{where} raised {type(exc).__name__}: {exc}") from None
 
 
 def expect_tensor(out, shape: tuple, name: str, on: str) -> torch.Tensor:
@@ -110,10 +91,13 @@ class Forbidden(TorchFunctionMode):
         super().__init__()
         self.names, self.name, self.instead = set(names), name, instead
 
+    def message(self, called: str) -> str:
+        return f"`{self.name}` calls PyTorch's `{called}`: this exercise asks you to {self.instead}"
+
     def __torch_function__(self, func, types, args=(), kwargs=None):
         called = getattr(func, "__name__", "")
         if called in self.names:
-            raise Incorrect(f"`{self.name}` calls PyTorch's `{called}`: this exercise asks you to {self.instead}")
+            raise Incorrect(self.message(called))
         return func(*args, **(kwargs or {}))
 
 

@@ -15,9 +15,8 @@ import math
 
 import torch
 import torch.nn.functional as F
-from torch.overrides import TorchFunctionMode
 
-from book.checks.common import as_number, call, callable_answer, expect_error, forbidden_calls, raises, show
+from book.checks.common import Forbidden, as_number, call, callable_answer, expect_error, forbidden_calls, raises, show
 from book.probes import RecordingNet
 from book.protocol import Case, drive
 from book.questions import Incorrect, NotAttempted, Question
@@ -30,20 +29,13 @@ Z95 = 1.959963984540054  # the two-sided 95 % point of the standard normal
 DRIVERS = "book.drivers_ex06_08"
 
 
-class _CourseFunctions(TorchFunctionMode):
+class _CourseFunctions(Forbidden):
     """The message of :func:`book.checks.common.forbidden_calls` when the grader judges a record: the record
     says a forbidden course function was called, and :mod:`book.replay` asks the active mode whose ``names``
     hold it for the message. Torch's own functions pass through."""
 
-    def __init__(self, names: set[str], name: str, instead: str):
-        super().__init__()
-        self.names, self.name, self.instead = set(names), name, instead
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        called = getattr(func, "__name__", "")
-        if called in self.names:
-            raise Incorrect(f"`{self.name}` calls {called}: {self.instead}")
-        return func(*args, **(kwargs or {}))
+    def message(self, called: str) -> str:
+        return f"`{self.name}` calls {called}: {self.instead}"
 
 
 def dotted(f) -> str:
