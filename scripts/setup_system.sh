@@ -2,7 +2,8 @@
 # Install the system packages the course uses, where this machine allows it (Debian/Ubuntu, as root or
 # with password-less sudo). Idempotent: does nothing when they are already there.
 #   scripts/setup_system.sh data      Debian's dataset-fashion-mnist (Fashion-MNIST, offline)
-#   scripts/setup_system.sh browser   what the tests need: Debian's chromium (the book rendered headless) and
+#   scripts/setup_system.sh browser   what the tests need: Debian's chromium (the book rendered headless), a
+#                                     font with Chinese glyphs (the Chinese edition's screenshots) and
 #                                     the grader's sandbox (below)
 #   scripts/setup_system.sh sandbox   Debian's bubblewrap, the sandbox the grader runs each submission in (with
 #                                     setpriv and prlimit from util-linux)
@@ -15,7 +16,9 @@ want=()
 for what in "$@"; do
   case "$what" in
     data)    [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || want+=(dataset-fashion-mnist) ;;
-    browser) command -v chromium >/dev/null 2>&1 || want+=(chromium) ;&
+    browser) command -v chromium >/dev/null 2>&1 || want+=(chromium)
+             # a font with Chinese glyphs: without one, headless Chromium draws the Chinese edition as boxes
+             fc-list :lang=zh 2>/dev/null | grep -q . || want+=(fonts-wqy-microhei) ;&
     sandbox) command -v bwrap >/dev/null 2>&1 || want+=(bubblewrap)
              { command -v setpriv && command -v prlimit; } >/dev/null 2>&1 || want+=(util-linux) ;;
     *) echo "setup_system: unknown component '$what' (expected: data, browser, sandbox)" >&2; exit 2 ;;

@@ -67,9 +67,16 @@ class _BackgroundBuild:
 BUILD = pytest.StashKey[_BackgroundBuild]()
 
 
+# Modules whose gradings run two notebooks at once (--jobs 2): placed after the other tests, so that they come
+# when the background build has given its core back and both cores grade.
+TWO_CORE_MODULES = ("test_grade.py", "test_grade_hostile.py")
+
+
 def pytest_collection_modifyitems(session, config, items):
-    """Tests of the built book run last, so that everything else runs while the book builds."""
-    items.sort(key=lambda item: "built_book" in getattr(item, "fixturenames", ()))
+    """Tests of the built book run last, so that everything else runs while the book builds; just before them,
+    the class gradings that use both cores."""
+    items.sort(key=lambda item: ("built_book" in getattr(item, "fixturenames", ()),
+                                 item.path.name in TWO_CORE_MODULES))
 
 
 def pytest_collection_finish(session):

@@ -169,3 +169,37 @@ def test_book_copy_holds_the_sources_and_no_build(tmp_path):
     for name in ["_config.yml", "_toc.yml", "intro.md", "scripts/offline_assets.py"]:
         assert (dest / name).is_file(), name
     assert not (dest / "_build").exists() and not (dest / ".venv").exists()
+
+
+# --- the grading benchmark (python -m book.bench.grading): its folder and its tables, without grading ----------
+
+def test_grading_benchmark_class_folder_holds_one_copy_per_learner(tmp_path):
+    from book.bench import grading
+
+    folder = grading.class_folder(tmp_path / "class", "01_softmax", 3)
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == ["learner_001.ipynb", "learner_002.ipynb", "learner_003.ipynb"]
+    assert {p.read_bytes() for p in folder.iterdir()} == {(grading.SOLUTIONS / "01_softmax.ipynb").read_bytes()}
+
+
+def test_grading_benchmark_tables_show_medians_and_failures():
+    from book.bench import grading
+
+    table = grading.exercise_table([{"exercise": "01_softmax", "seconds": [4.0, 6.0, 5.0], "median": 5.0,
+                                     "full_marks": True},
+                                    {"exercise": "02_cross_entropy", "seconds": [7.0], "median": 7.0,
+                                     "full_marks": False}])
+    assert "| 01_softmax | 5.0 | 4.0, 6.0, 5.0 | yes |" in table and "| 02_cross_entropy | 7.0 | 7.0 | NO |" in table
+    row = {"exercise": "01_softmax", "size": 100, "jobs": 2, "seconds": 180.0, "rows": 100, "per_notebook": 1.8,
+           "status": "ok"}
+    assert "| 01_softmax | 100 | 2 | 180 | 1.80 | 100 | ok |" in grading.class_table(row)
+
+
+def test_grading_benchmark_refuses_an_unknown_exercise_and_bad_sizes(capsys):
+    from book.bench import grading
+
+    with pytest.raises(FileNotFoundError, match="pick exercises from"):
+        grading.exercise_times(["99_nothing"], repeats=1)
+    with pytest.raises(SystemExit):
+        grading.main(["--repeats", "0"])
+    assert "--repeats and --jobs must be at least 1" in capsys.readouterr().err
