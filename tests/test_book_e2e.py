@@ -83,6 +83,16 @@ def counted(kind: str, messages: list[str]) -> list[str]:
             for message in dict.fromkeys(messages)]
 
 
+def load_problems(visit) -> list[str]:
+    """What went wrong loading a page: its status, JavaScript errors, files that failed or never finished."""
+    problems = [f"HTTP {visit.status}"] if visit.status != 200 else []
+    problems += counted("uncaught JavaScript error", visit.page_errors)
+    problems += counted("console error", visit.console_errors)
+    problems += counted("did not load", visit.failed_loads)
+    problems += [f"still loading after {book_browser.SETTLE_TIMEOUT_MS} ms: {url}" for url in visit.unsettled]
+    return problems
+
+
 def site_path(url: str) -> str:
     """The page a same-site URL points at, as a path inside the book ("chapters/02_softmax.html")."""
     return urlsplit(url).path.lstrip("/")
@@ -91,11 +101,7 @@ def site_path(url: str) -> str:
 @pytest.mark.parametrize("page", PAGES, ids=page_id)
 def test_page_loads_without_errors(visits, page):
     visit = visits[page.docname]
-    problems = [f"HTTP {visit.status}"] if visit.status != 200 else []
-    problems += counted("uncaught JavaScript error", visit.page_errors)
-    problems += counted("console error", visit.console_errors)
-    problems += counted("did not load", visit.failed_loads)
-    problems += [f"still loading after {book_browser.SETTLE_TIMEOUT_MS} ms: {url}" for url in visit.unsettled]
+    problems = load_problems(visit)
     assert problems == [], f"{page.html}:\n  " + "\n  ".join(problems)
     assert visit.screenshot and visit.screenshot.stat().st_size > 0, f"{page.html}: no screenshot saved"
 
@@ -299,11 +305,7 @@ def visits_zh(browser_zh, built_book_zh) -> dict:
 @pytest.mark.parametrize("page", PAGES, ids=page_id)
 def test_chinese_page_loads_offline_without_errors(visits_zh, page):
     visit = visits_zh[page.docname]
-    problems = [f"HTTP {visit.status}"] if visit.status != 200 else []
-    problems += counted("uncaught JavaScript error", visit.page_errors)
-    problems += counted("console error", visit.console_errors)
-    problems += counted("did not load", visit.failed_loads)
-    problems += [f"still loading after {book_browser.SETTLE_TIMEOUT_MS} ms: {url}" for url in visit.unsettled]
+    problems = load_problems(visit)
     problems += [f"asked for a file outside the book: {url}" for url in sorted(set(visit.blocked))]
     assert problems == [], f"{ZH}/{page.html}:\n  " + "\n  ".join(problems)
 
