@@ -778,6 +778,27 @@ def find_notebooks(folder: Path) -> list[Path]:
     return sorted(found)
 
 
+_AST_LOCK = threading.Lock()
+
+
+def _serialise_ast_parsing() -> None:
+    """Make ``ast.parse`` take a lock, once per process. CPython 3.11's AST constructor keeps its recursion depth
+    in shared state, and two threads parsing at once fail with "SystemError: AST constructor recursion depth
+    mismatch" (seen in a --jobs 2 class grading: staging, the evasions scan and similarity all parse answers)."""
+    import ast
+
+    if getattr(ast.parse, "course_locked", False):
+        return
+    unlocked = ast.parse
+
+    def parse(*args, **kwargs):
+        with _AST_LOCK:
+            return unlocked(*args, **kwargs)
+
+    parse.course_locked = True
+    ast.parse = parse
+
+
 def grade_folder(folder: Path, jobs: int, sandboxed: bool | None = True, **options) -> list[tuple[str, Path,
                                                                                                 Grade | str]]:
     """Grade every notebook under ``folder`` in parallel: (learner, path, Grade or one line saying why not).
@@ -804,6 +825,7 @@ def grade_folder(folder: Path, jobs: int, sandboxed: bool | None = True, **optio
             return f"internal error of the grader while grading this file ({type(exc).__name__}: {exc})"[:2000]
 
     rows: list = [None] * len(paths)
+    _serialise_ast_parsing()
     with Context(use_sandbox, options.get("timeout", DEFAULT_TIMEOUT), options.get("kernel"),
                  options.get("solutions_dir")) as context, ThreadPoolExecutor(max_workers=jobs) as pool:
         futures = [pool.submit(one, p, context) for p in paths]
