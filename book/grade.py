@@ -41,6 +41,7 @@ import io
 import json
 import os
 import secrets
+import shutil
 import sys
 import tempfile
 import threading
@@ -402,6 +403,7 @@ class Context:
         with self.lock:
             if exercise not in self._staged:
                 folder = self.root / exercise
+                shutil.rmtree(folder, ignore_errors=True)  # what a staging that failed half-way left
                 folder.mkdir()
                 self._staged[exercise] = stage(exercise, base, folder)
             return self._staged[exercise]
