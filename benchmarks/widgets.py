@@ -1,6 +1,6 @@
 """How much the training monitor costs, and how fast the explorers train in the reader's browser.
 
-    .venv/bin/python benchmarks/widgets.py
+    python -m benchmarks.widgets        # from the repository's root (make bench runs it)
 
 Prints a Markdown table. The monitor is measured where it is dearest: in a real Jupyter kernel (executed
 through nbclient, so every update travels as an update_display_data message), in ``live`` mode, on softmax regression

@@ -20,16 +20,23 @@ Each module is one idea, taught in its chapter and imported from here by the cha
 - ``book.otto``     -- the Otto-style tabular data set of chapter 11, with its exact Bayes-optimal log loss
   (and label shift: other class shares in the test split);
 - ``book.kaggle``   -- Kaggle's multi-class log loss, Otto CSV files, submissions and their scoring;
-- ``book.bench``    -- the benchmark behind ``make bench`` and the Performance page: pipelines, timing, report;
+- ``book.bench``    -- the data-pipeline benchmark of the Performance page (``python -m book.bench``): pipelines,
+  timing, report (the whole-book build and the grader are timed by ``benchmarks/``, in the repository);
 
-Exercises and grading (``exercises/``):
+Exercises (``exercises/``): what runs in the learner's kernel, and the records a grading judges:
 
 - ``book.questions`` -- the learner's side: ``q1.check(answer)``, ``q1.hint()``, ``q1.solution()``;
 - ``book.checks``   -- one module of checkers per exercise (``book/checks/catalog.json`` is generated);
-- ``book.exercise_cells`` -- which cell of an exercise notebook is an answer, a check, or fixed text;
-- ``book.make_exercises`` -- learner notebooks generated from ``exercises/solutions/``;
-- ``book.nbval_outcomes`` -- a pytest plugin recording each cell's outcome under nbval;
-- ``book.grade``    -- the grader: ``python -m book.grade NOTEBOOK|FOLDER``.
+- ``book.protocol`` -- checks whose verdict is decided outside the learner's process: cases and records;
+- ``book.plain_data`` -- values as plain data (JSON and ``.npy``, never pickle), read strictly;
+- ``book.probes``   -- objects a checker hands the learner's code, carried as data;
+- ``book.replay``   -- the judging side: a checker, unchanged, run on what was recorded;
+- ``book.drivers_ex06_08`` -- trusted drivers of exercises 06-08's classes and functions;
+- ``book.nbval_outcomes`` -- a pytest plugin recording each cell's outcome under nbval.
+
+The grader (``python -m grader NOTEBOOK|FOLDER``) and the generator of the learner notebooks
+(``python -m grader.make_exercises``) are the repository's tooling, the package ``grader`` beside this one: they
+import ``book``, never the reverse, and the installed package holds neither.
 """
 
 import os

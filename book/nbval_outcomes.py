@@ -10,7 +10,7 @@ It also makes nbval notice a kernel that died in the middle of a cell (``os._exi
 within a second, instead of waiting out the cell's whole time limit for a reply that cannot come.
 
 In a class grading this runs inside the sandbox, next to the learner's kernel: the grader reads what it wrote as
-untrusted data (:func:`book.grade_run.read_outcomes`) that can explain a failure but never earn a point.
+untrusted data (:func:`grader.run.read_outcomes`) that can explain a failure but never earn a point.
 """
 
 from __future__ import annotations

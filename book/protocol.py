@@ -2,7 +2,7 @@
 
 A learner's notebook is arbitrary Python. Whatever runs in its kernel -- the check included -- can be changed by
 the code before it, so a verdict computed there is only as honest as the learner. When a class is graded
-(:mod:`book.grade`) a question is therefore checked in three steps:
+(:mod:`grader`) a question is therefore checked in three steps:
 
 1. **Plan** (the grader, trusted). The question's ``cases(rng)`` draws the inputs its checker calls the
    learner's code on, with a generator seeded afresh for every grading; they are written into the sandbox as
@@ -12,7 +12,7 @@ the code before it, so a verdict computed there is only as honest as the learner
    result or the exception, every input tensor's state afterwards (in-place changes), gradients where a case
    asks for ``backward``, and any call of a function the question forbids -- again as plain data. No reference
    is in the sandbox: the grader shows the kernel a copy of the package without the checkers, the reference
-   implementations and the model solutions (see :mod:`book.grade_stage`).
+   implementations and the model solutions (see :mod:`grader.stage`).
 3. **Judge** (the grader, trusted). The question's own checker runs in the grader's process, unchanged, on the
    same inputs; the learner's functions are replaced by :class:`book.replay.Replay` stand-ins that serve the recorded
    results (and re-apply the recorded side effects to the checker's own tensors). Every comparison and every
@@ -63,7 +63,7 @@ exercises 03-05 show the objects, generators, returned models and drivers of poi
    The checker keeps its ``with forbid(...)`` for the message; the recording side watches the same names at
    both PyTorch levels (``torch.softmax``, ``Tensor.softmax``, ``torch.ops.aten._softmax``). Checks that the
    learner does not call a *course* function (``forbidden_calls(book.kaggle.log_loss)``) need nothing more:
-   in the sandbox those modules do not exist, and :mod:`book.evasions` flags answers that import them. Where
+   in the sandbox those modules do not exist, and :mod:`grader.evasions` flags answers that import them. Where
    the module must stay (``book.data``, which the notebook uses) or is a library's (``DataLoader``), forbid
    the function by its dotted name (``"book.data.to_float"``): the recording notes its calls by code object,
    and the checker's function mode with those ``names`` gives the message (``forbidden_functions`` in
@@ -253,7 +253,7 @@ def _watch(names: set[str], called: list[str]):
     ``torch.softmax``, ``F.softmax``, ``Tensor.softmax``, ``torch._C._VariableFunctions.softmax``,
     ``torch.ops.aten._softmax`` and its overloads (``.default``). (A dispatch-level mode would also see an
     operator that torch's own C++ code calls inside an allowed function, but entering one imports sympy and
-    half of torch -- seconds per grading; such routes are obscure, and :mod:`book.evasions` flags the code that
+    half of torch -- seconds per grading; such routes are obscure, and :mod:`grader.evasions` flags the code that
     turns the watch off.)"""
     from torch.overrides import TorchFunctionMode
 
@@ -388,7 +388,7 @@ class _watch_python:
     does not read the learner's source, so obfuscation does not hide it. (Threads the answer starts through
     ``threading`` inherit it; ``_thread`` threads and calls made from C code, e.g. ``map(sys.setprofile, ...)``,
     do not show as calls -- the pairing of returns and the check afterwards still see a watch switched off,
-    unless it is put back from the very call site that removed it; :mod:`book.evasions` flags the code that
+    unless it is put back from the very call site that removed it; :mod:`grader.evasions` flags the code that
     names these functions.)"""
 
     def __init__(self, names: set[str], called: list[str]):
@@ -547,7 +547,7 @@ def _judged_by_grader(*answers):
 
 
 def graded_question(exercise: str, qid: str, title: str, points: int, hints: list[str], forbidden: list[str]):
-    """The stand-in of a question in the grader's sandbox (:mod:`book.grade_stage`): ``check`` records only."""
+    """The stand-in of a question in the grader's sandbox (:mod:`grader.stage`): ``check`` records only."""
     from book.questions import Question
 
     return Question(exercise, qid, title, points, _judged_by_grader, hints, cases=_planned_by_grader,

@@ -14,7 +14,7 @@ not. The checker never reveals the answer itself.
 that a notebook run by ``pytest --nbval-lax`` fails exactly on the questions that are not right. In Jupyter the
 exception shows as its message only, without a traceback.
 
-When a class is graded (:mod:`book.grade`), a question declared with ``cases=`` is judged outside the learner's
+When a class is graded (:mod:`grader`), a question declared with ``cases=`` is judged outside the learner's
 kernel: in the graded notebook ``q1.check(softmax)`` only calls the learner's code on the grader's fresh inputs
 and records what came back, and the grader runs the checker on that record in its own process (see
 :mod:`book.protocol`, which also says how to convert a checker). A question without ``cases=`` is still judged
@@ -49,7 +49,7 @@ class CatalogMissing(LookupError):
 
 def exercise_catalog() -> dict:
     """The exercises' titles, pass marks and questions (id, title, points, model answer), by exercise id: the data
-    file ``book/checks/catalog.json`` that ``python -m book.make_exercises`` writes from the solutions notebooks
+    file ``book/checks/catalog.json`` that ``python -m grader.make_exercises`` writes from the solutions notebooks
     and the checks modules. Raises :class:`CatalogMissing` where it is absent (the grader's sandbox)."""
     from importlib import resources
 
@@ -57,7 +57,7 @@ def exercise_catalog() -> dict:
         text = resources.files(CATALOG_PACKAGE).joinpath(CATALOG_NAME).read_text(encoding="utf-8")
     except (ImportError, OSError) as exc:
         raise CatalogMissing(f"{CATALOG_FILE} cannot be read here ({type(exc).__name__}): run `python -m "
-                             "book.make_exercises` in the repository to write it") from None
+                             "grader.make_exercises` in the repository to write it") from None
     return json.loads(text)["exercises"]
 
 

@@ -10,7 +10,7 @@ JupyterLab 4 replaces a notebook's ``kernelspec`` and ``language_info`` with its
 kernel starts, and marks the notebook modified unless they were equal already -- ``language_info`` in full,
 Python version included (measured with JupyterLab 4.6.6 and ipykernel 7.4). So closing a chapter that was only
 read asks to save changes the learner never made. This script sets both keys to
-``book.exercise_cells.NOTEBOOK_METADATA`` (the one place that spells them out; ``make exercises`` writes the
+``grader.exercise_cells.NOTEBOOK_METADATA`` (the one place that spells them out; ``make exercises`` writes the
 same into the learner notebooks) and leaves everything else as it is; files are written the way nbformat
 writes them. Run it after changing the course's Python version (and update NOTEBOOK_METADATA first: ``--show``
 prints the values of this environment).
@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a checkout, with or without the package installed
 
-from book.exercise_cells import NOTEBOOK_METADATA, notebook_text, read_notebook  # noqa: E402
+from grader.exercise_cells import NOTEBOOK_METADATA, notebook_text, read_notebook  # noqa: E402
 
 FOLDERS = ("chapters", "exercises", "exercises/solutions")
 
@@ -74,8 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         here = environment_metadata()
         print(json.dumps(here, indent=1, sort_keys=True))
         same = here == NOTEBOOK_METADATA
-        print("matches book.exercise_cells.NOTEBOOK_METADATA" if same else
-              "differs from book.exercise_cells.NOTEBOOK_METADATA: notebooks open as modified in this environment")
+        print("matches grader.exercise_cells.NOTEBOOK_METADATA" if same else
+              "differs from grader.exercise_cells.NOTEBOOK_METADATA: notebooks open as modified in this environment")
         return 0 if same else 1
     paths = args.notebooks or course_notebooks()
     changed = []

@@ -11,6 +11,7 @@ from book import bench  # before torch: importing book sets OMP_WAIT_POLICY=PASS
 from book.bench import __main__ as bench_command
 from book.data import REPO_ROOT
 from book.device import default_device
+from benchmarks import whole_course
 
 import torch  # noqa: E402,I001
 
@@ -80,8 +81,8 @@ def test_bad_arguments_say_what_was_expected():
 
 def test_command_prints_the_tables_and_writes_the_same_as_json(tmp_path, capsys):
     path = tmp_path / "bench.json"
-    assert bench_command.main(["--epochs", "1", "--train-size", "1024", "--accuracy-epochs", "1", "--skip-book",
-                       "--skip-grading", "--json", str(path)]) == 0
+    assert bench_command.main(["--epochs", "1", "--train-size", "1024", "--accuracy-epochs", "1",
+                               "--json", str(path)]) == 0
     out = capsys.readouterr().out
     results = json.loads(path.read_text())
 
@@ -104,14 +105,15 @@ def test_command_prints_the_tables_and_writes_the_same_as_json(tmp_path, capsys)
         assert "| model | torch threads | s/epoch |" in out
     else:
         assert "threads" not in results
-    assert results["book_build"] is None and results["grading"] is None
+    assert "book_build" not in results and "grading" not in results  # python -m benchmarks.whole_course
     assert results["d2l_reference"]["softmax_fashion_mnist_acc"] == bench.D2L_SOFTMAX_FASHION_MNIST_ACC
 
     for header in ["| pipeline | median s/epoch | ratio to (a) | test accuracy after 1 epoch |",
                    "| model | Fashion-MNIST | MNIST |", "| target | measured | met |"]:
         assert header in out
     assert "| 83.70% |" in out  # d2l's published figure, beside ours
-    assert "skipped (--skip-book)" in out and "skipped (--skip-grading)" in out
+    assert "**Book and grader**" not in out  # that table is benchmarks.whole_course's
+    assert [t["measured"] for t in results["targets"]][-3:] == [bench.report.ELSEWHERE] * 3
     assert len(results["targets"]) == 7 and [t["met"] for t in results["targets"]][-3:] == [None] * 3
 
 
@@ -141,7 +143,7 @@ def test_targets_are_judged_from_the_measurements():
 
 
 def test_grading_row_without_a_grader():
-    result = bench.grading_time(module="book.no_such_grader")
+    result = whole_course.grading_time(module="no_such_grader_for_bench")
     assert result == {"seconds": None, "status": "n/a (grader not installed)", "notebook": None}
 
 
@@ -157,24 +159,35 @@ def test_grading_row_times_the_grader_command(tmp_path, monkeypatch, exit_code, 
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
     notebook = tmp_path / "solution.ipynb"
     notebook.write_text("{}")
-    result = bench.grading_time(notebook, module="fake_grader_for_bench")
+    result = whole_course.grading_time(notebook, module="fake_grader_for_bench")
     assert result["seconds"] > 0 and result["status"].startswith(status) and result["returncode"] == exit_code
     sys.modules.pop("fake_grader_for_bench", None)
 
 
 def test_book_copy_holds_the_sources_and_no_build(tmp_path):
-    dest = bench.copy_book_sources(tmp_path / "book")
+    dest = whole_course.copy_book_sources(tmp_path / "book")
     chapters = sorted(p.name for p in (REPO_ROOT / "chapters").glob("*.ipynb"))
     assert chapters and sorted(p.name for p in (dest / "chapters").glob("*.ipynb")) == chapters
-    for name in ["_config.yml", "_toc.yml", "intro.md", "scripts/offline_assets.py"]:
+    for name in ["_config.yml", "_toc.yml", "intro.md", "scripts/offline_assets.py", "scripts/render_quizzes.py",
+                 "scripts/render_explorers.py"]:
         assert (dest / name).is_file(), name
     assert not (dest / "_build").exists() and not (dest / ".venv").exists()
 
 
-# --- the grading benchmark (python -m book.bench.grading): its folder and its tables, without grading ----------
+def test_whole_course_command_says_what_it_skipped(tmp_path, capsys):
+    path = tmp_path / "whole.json"
+    assert whole_course.main(["--skip-book", "--skip-grading", "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    results = json.loads(path.read_text())
+    assert results["book_build"] is None and results["grading"] is None
+    assert "skipped (--skip-book)" in out and "skipped (--skip-grading)" in out
+    assert [t["met"] for t in results["targets"]] == [None] * 3 and "| target | measured | met |" in out
+
+
+# --- the grading benchmark (python -m benchmarks.grading): its folder and its tables, without grading ----------
 
 def test_grading_benchmark_class_folder_holds_one_copy_per_learner(tmp_path):
-    from book.bench import grading
+    from benchmarks import grading
 
     folder = grading.class_folder(tmp_path / "class", "01_softmax", 3)
     names = sorted(p.name for p in folder.iterdir())
@@ -183,7 +196,7 @@ def test_grading_benchmark_class_folder_holds_one_copy_per_learner(tmp_path):
 
 
 def test_grading_benchmark_tables_show_medians_and_failures():
-    from book.bench import grading
+    from benchmarks import grading
 
     table = grading.exercise_table([{"exercise": "01_softmax", "seconds": [4.0, 6.0, 5.0], "median": 5.0,
                                      "full_marks": True},
@@ -196,7 +209,7 @@ def test_grading_benchmark_tables_show_medians_and_failures():
 
 
 def test_grading_benchmark_refuses_an_unknown_exercise_and_bad_sizes(capsys):
-    from book.bench import grading
+    from benchmarks import grading
 
     with pytest.raises(FileNotFoundError, match="pick exercises from"):
         grading.exercise_times(["99_nothing"], repeats=1)

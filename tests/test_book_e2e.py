@@ -366,12 +366,12 @@ def test_chinese_quiz_answers_in_the_page(visits_zh, page):
 
 @pytest.mark.parametrize("page", QUIZ_PAGES, ids=page_id)
 def test_chinese_quiz_is_in_chinese(built_book_zh, page):
-    """The quiz of a Chinese page is rendered in Chinese (book/quiz/sphinx.py), from the quiz's catalogue."""
+    """The quiz of a Chinese page is rendered in Chinese (scripts/render_quizzes.py), from the quiz's catalogue."""
     from book.quiz import load_quiz
 
     html = (built_book_zh / page.html).read_text(encoding="utf-8")
     assert re.search(rf'<div class="cq-quiz" id="cq-[^"]+" lang="zh-CN" data-quiz="{page.source.stem}"', html), (
-        f"{ZH}/{page.html}: the quiz is not marked lang=\"zh-CN\" (book.quiz.sphinx not loaded?)")
+        f"{ZH}/{page.html}: the quiz is not marked lang=\"zh-CN\" (render_quizzes not loaded?)")
     prompt = load_quiz(page.source.stem).questions[0].prompt
     expected = zh_catalogue(f"quizzes/{page.source.stem}").get(prompt, prompt)
     first = re.search(r'<p class="cq-prompt"[^>]*>(.*?)</p>', html, re.S).group(1)

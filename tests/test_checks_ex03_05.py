@@ -605,10 +605,10 @@ HOSTILE = {
 def test_attacks_in_the_kernel_earn_no_points_in_a_class_grading(exercise, tmp_path):
     import json
 
-    from book import grade as grader
-    from book import sandbox
-    from book.exercise_cells import ANSWER, notebook_text, read_notebook, role
-    from book.make_exercises import EXERCISES_DIR
+    from grader import grade as grading
+    from grader import sandbox
+    from grader.exercise_cells import ANSWER, notebook_text, read_notebook, role
+    from grader.make_exercises import EXERCISES_DIR
 
     if not sandbox.mechanism():
         pytest.fail(f"class grading needs its sandbox: {sandbox.unavailable_reason()}")
@@ -619,7 +619,7 @@ def test_attacks_in_the_kernel_earn_no_points_in_a_class_grading(exercise, tmp_p
             cell["source"] = HOSTILE[exercise][q]
     path = tmp_path / f"{exercise}.ipynb"
     path.write_text(notebook_text(nb), encoding="utf-8")
-    g = grader.grade(path, sandboxed=True, timeout=60)
+    g = grading.grade(path, sandboxed=True, timeout=60)
     assert g.sandbox == "bubblewrap"
     got = {q.id: q for q in g.questions}
     assert {q: got[q].points for q in HOSTILE[exercise]} == {q: 0 for q in HOSTILE[exercise]}, g.questions

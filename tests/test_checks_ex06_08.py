@@ -242,7 +242,7 @@ def test_ex07_q5_trains_within_the_budget_and_scores_on_labels_only_the_checker_
 # --- exercise 08: what the protocol adds to tests/test_grade.py's tests --------------------------------------
 
 def test_ex08_declares_its_answer_key_and_forbids_the_course_metric_by_any_name():
-    from book.grade_stage import checks_module_name, declared_answer_key, module_file
+    from grader.stage import checks_module_name, declared_answer_key, module_file
     from book.kaggle import log_loss, row_log_losses
 
     assert declared_answer_key(module_file(checks_module_name(ex08.EXERCISE))) == {"book.kaggle"}
@@ -276,15 +276,15 @@ def test_a_recorded_answer_that_patches_the_comparisons_earns_nothing():
     assert done.stdout.strip().splitlines()[-1] == INCORRECT, done.stdout + done.stderr
 
 
-@pytest.mark.skipif(not __import__("book.sandbox", fromlist=["mechanism"]).mechanism(),
+@pytest.mark.skipif(not __import__("grader.sandbox", fromlist=["mechanism"]).mechanism(),
                     reason="class grading needs the sandbox")
 def test_a_graded_notebook_that_rebinds_questions_or_patches_torch_in_its_kernel_earns_nothing(tmp_path):
     """End to end, in the sandbox: q1's cell rebinds q2 to an object whose check prints a verdict, q3's cell
     patches torch.allclose and the builtin comparisons' helpers; the wrong answers stay wrong."""
     import json
 
-    from book.exercise_cells import ANSWER, notebook_text, read_notebook, role
-    from book.make_exercises import EXERCISES_DIR
+    from grader.exercise_cells import ANSWER, notebook_text, read_notebook, role
+    from grader.make_exercises import EXERCISES_DIR
 
     nb = read_notebook(EXERCISES_DIR / f"{ex06.EXERCISE}.ipynb")
     answers = {
@@ -301,7 +301,7 @@ def test_a_graded_notebook_that_rebinds_questions_or_patches_torch_in_its_kernel
             cell["source"] = answers[q]
     path = tmp_path / "forged.ipynb"
     path.write_text(notebook_text(nb), encoding="utf-8")
-    done = subprocess.run([sys.executable, "-m", "book.grade", str(path), "--json"], cwd=ROOT, capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "grader", str(path), "--json"], cwd=ROOT, capture_output=True,
                           text=True, timeout=600)
     report = json.loads(done.stdout)
     verdicts = {q["id"]: q for q in report["questions"]}
@@ -319,8 +319,8 @@ def test_the_sandbox_ships_what_the_notebooks_import_and_the_drivers_but_no_chec
     which define what its answers are to define, out of reach."""
     import tempfile
 
-    from book.grade import pristine
-    from book.grade_stage import stage
+    from grader.grade import pristine
+    from grader.stage import stage
 
     for module, shown, hidden in ((ex08, {"book.otto", "book.kaggle", "book.drivers_ex06_08", "book.probes"},
                                    {"book.checks.common", "book.checks.ex06_generalisation"}),

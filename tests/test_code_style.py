@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from book.exercise_cells import read_notebook
+from grader.exercise_cells import read_notebook
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_LINE = 79

@@ -332,7 +332,7 @@ def test_the_quizs_revealed_answer_is_one_sentence_in_each_language():
 
 def test_an_output_from_an_older_package_is_rendered_again_as_today():
     from book.explorers.page import asset
-    from book.explorers.sphinx import render_again
+    from render_explorers import render_again
 
     for explorer in (softmax_explorer(logits=(0.5, -1), temperature=3), learning_rate_explorer(epochs=4)):
         today = explorer_html(explorer, element_id="sx-cached1")
@@ -354,7 +354,7 @@ def test_the_sphinx_extension_replaces_each_explorer_output_and_nothing_else():
     from docutils.parsers.rst import Parser
     from docutils.utils import new_document
 
-    from book.explorers.sphinx import render_explorers
+    from render_explorers import render_explorers
 
     doctree = new_document("page", get_default_settings(Parser))
     today = explorer_html(cross_entropy_explorer(true_class=2), element_id="sx-cached2")

@@ -1,4 +1,4 @@
-"""The grader, end to end: every "Done when" of the issue, run through `python -m book.grade` as a learner or a
+"""The grader, end to end: every "Done when" of the issue, run through `python -m grader` as a learner or a
 teacher would, plus fast unit tests of its parts: how cell outcomes become verdicts, the graded copy, the
 statements of a lost answer, the sandbox's view of the package, the flags, similarity, and the teacher's report.
 
@@ -6,6 +6,7 @@ Each end-to-end test grades real notebooks (nbval, a kernel, the checks), in the
 hostile suite, tests/test_grade_hostile.py, requires it); a few seconds each.
 """
 
+import ast
 import csv
 import hashlib
 import io
@@ -16,17 +17,18 @@ from pathlib import Path
 
 import pytest
 
-from book import grade as grader
-from book.exercise_cells import ANSWER, CHECK, notebook_text, read_notebook, role
-from book.make_exercises import EXERCISES_DIR, SOLUTIONS_DIR
 from book.questions import CORRECT, INCORRECT, NOT_ATTEMPTED
+from grader import __main__ as command
+from grader import grade as grading
+from grader.exercise_cells import ANSWER, CHECK, notebook_text, read_notebook, role
+from grader.make_exercises import EXERCISES_DIR, SOLUTIONS_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 IDS = [p.stem for p in sorted(SOLUTIONS_DIR.glob("*.ipynb"))]
 
 
 def run_grader(*args, timeout=600):
-    return subprocess.run([sys.executable, "-m", "book.grade", *map(str, args)], cwd=ROOT, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "grader", *map(str, args)], cwd=ROOT, capture_output=True,
                           text=True, timeout=timeout)
 
 
@@ -240,35 +242,35 @@ def test_a_folder_of_three_submissions_gives_a_three_row_csv(tmp_path):
 def test_a_file_that_is_not_a_notebook_is_refused(tmp_path, capsys, content, complaint):
     path = tmp_path / "answer.ipynb"
     path.write_bytes(content)
-    assert grader.main([str(path)]) == 2
+    assert command.main([str(path)]) == 2
     err = capsys.readouterr().err
     assert complaint in err and "Grade the .ipynb file saved by Jupyter" in err
 
 
 def test_notebooks_of_no_unknown_or_another_exercise_are_refused(tmp_path, capsys):
     chapter = ROOT / "chapters" / "02_softmax.ipynb"
-    assert grader.main([str(chapter)]) == 2
+    assert command.main([str(chapter)]) == 2
     assert "names no exercise" in capsys.readouterr().err
     path, nb = submission(tmp_path, "01_softmax")
     nb["metadata"]["exercise"]["id"] = "07_otto"
     path.write_text(notebook_text(nb), encoding="utf-8")
-    assert grader.main([str(path)]) == 2
+    assert command.main([str(path)]) == 2
     assert "unknown exercise '07_otto'" in capsys.readouterr().err
-    assert grader.main([str(EXERCISES_DIR / "01_softmax.ipynb"), "--exercise", "02_cross_entropy"]) == 2
+    assert command.main([str(EXERCISES_DIR / "01_softmax.ipynb"), "--exercise", "02_cross_entropy"]) == 2
     err = capsys.readouterr().err
     assert "another exercise" in err and "'01_softmax', not '02_cross_entropy'" in err
-    assert grader.main([str(tmp_path / "missing.ipynb")]) == 2
+    assert command.main([str(tmp_path / "missing.ipynb")]) == 2
     assert "no such file" in capsys.readouterr().err
 
 
 def test_a_missing_kernel_is_refused(capsys, monkeypatch):
     notebook = str(EXERCISES_DIR / "01_softmax.ipynb")
-    assert grader.main([notebook, "--kernel", "no-such-kernel"]) == 2
+    assert command.main([notebook, "--kernel", "no-such-kernel"]) == 2
     err = capsys.readouterr().err
     assert "no Jupyter kernel named 'no-such-kernel'" in err and "ipykernel install" in err
-    real = grader.importlib.util.find_spec
-    monkeypatch.setattr(grader.importlib.util, "find_spec", lambda name: None if name == "ipykernel" else real(name))
-    assert grader.main([notebook]) == 2
+    real = grading.importlib.util.find_spec
+    monkeypatch.setattr(grading.importlib.util, "find_spec", lambda name: None if name == "ipykernel" else real(name))
+    assert command.main([notebook]) == 2
     assert "ipykernel is not installed" in capsys.readouterr().err
 
 
@@ -279,28 +281,28 @@ def test_a_broken_set_up_is_the_environments_fault_not_the_learners(tmp_path, ca
     imports = next(c for c in nb["cells"] if "from book.checks" in c["source"])
     imports["source"] = "import no_such_module_for_the_test\n" + imports["source"]
     (solutions / "01_softmax.ipynb").write_text(notebook_text(nb), encoding="utf-8")
-    assert grader.main([str(EXERCISES_DIR / "01_softmax.ipynb"), "--solutions", str(solutions)]) == 2
+    assert command.main([str(EXERCISES_DIR / "01_softmax.ipynb"), "--solutions", str(solutions)]) == 2
     err = capsys.readouterr().err
     assert "set-up failed" in err and "ModuleNotFoundError" in err and "not the submission's fault" in err
 
 
 def test_a_folder_with_a_file_that_cannot_be_graded_gets_a_row_saying_why(tmp_path, capsys):
     (tmp_path / "dave.ipynb").write_text("not json", encoding="utf-8")
-    assert grader.main([str(tmp_path)]) == 2
+    assert command.main([str(tmp_path)]) == 2
     captured = capsys.readouterr()
     rows = list(csv.DictReader(io.StringIO(captured.out)))
     assert len(rows) == 1 and rows[0]["learner"] == "dave" and "not valid JSON" in rows[0]["error"]
     assert "error: dave" in captured.err
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert grader.main([str(empty)]) == 2
+    assert command.main([str(empty)]) == 2
     assert "holds no .ipynb notebooks" in capsys.readouterr().err
 
 
 # --- units: the graded copy, verdicts from cell outcomes, the pass mark --------------------------------------
 
 def test_the_graded_copy_takes_only_answer_cells_from_the_submission():
-    pristine = grader.pristine("01_softmax")
+    pristine = grading.pristine("01_softmax")
     sub = read_notebook(EXERCISES_DIR / "01_softmax.ipynb")
     answers = [c for c in sub["cells"] if role(c)[0] == ANSWER]
     answers[0]["source"] = "def softmax(z):\n    ##\tNBVAL_SKIP \n    return z"  # nbval reads it: it is dropped
@@ -310,7 +312,7 @@ def test_the_graded_copy_takes_only_answer_cells_from_the_submission():
     for cell in sub["cells"]:
         if role(cell)[0] != ANSWER:
             cell["source"] = "tampered"
-    graded, cells, missing = grader.graded_copy(pristine, grader.answers_by_question(sub))
+    graded, cells, missing = grading.graded_copy(pristine, grading.answers_by_question(sub))
     assert missing == {"q4"}
     assert [c[:2] for c in cells] == [role(c) for c in graded["cells"] if c["cell_type"] == "code"]
     for got, want in zip(graded["cells"], pristine["cells"]):
@@ -324,18 +326,18 @@ def test_the_graded_copy_takes_only_answer_cells_from_the_submission():
 
 
 def test_after_a_lost_kernel_an_answer_runs_one_statement_per_cell_without_the_one_that_lost_it():
-    pristine = grader.pristine("01_softmax")
+    pristine = grading.pristine("01_softmax")
     source = "import math\n\n@staticmethod\ndef helper(x):\n    return x\n%time y = 1\nwhile True:\n    pass"
-    assert grader.statements(source)[1].startswith("@staticmethod\ndef helper")
-    assert len(grader.statements(source)) == 4 and "run_line_magic" in grader.statements(source)[2]
-    assert grader.statements("def broken(:\n") is None
-    attempt = grader.Attempt(split={"q2"}, dropped={"q2": {3}})
-    graded, cells, _ = grader.graded_copy(pristine, {"q2": [source]}, attempt)
+    assert grading.statements(source)[1].startswith("@staticmethod\ndef helper")
+    assert len(grading.statements(source)) == 4 and "run_line_magic" in grading.statements(source)[2]
+    assert grading.statements("def broken(:\n") is None
+    attempt = grading.Attempt(split={"q2"}, dropped={"q2": {3}})
+    graded, cells, _ = grading.graded_copy(pristine, {"q2": [source]}, attempt)
     q2 = [c["source"] for c in graded["cells"] if role(c) == (ANSWER, "q2")]
-    assert q2[:3] == grader.statements(source)[:3] and q2[3].startswith("pass  # left out")
+    assert q2[:3] == grading.statements(source)[:3] and q2[3].startswith("pass  # left out")
     assert [c[2] for c in cells if c[:2] == (ANSWER, "q2")] == [0, 1, 2, 3]
-    attempt = grader.Attempt(stubbed={"q1"}, skipped_checks={"q3"})
-    graded, _, _ = grader.graded_copy(pristine, {"q1": ["def softmax(z):\n    return z"]}, attempt)
+    attempt = grading.Attempt(stubbed={"q1"}, skipped_checks={"q3"})
+    graded, _, _ = grading.graded_copy(pristine, {"q1": ["def softmax(z):\n    return z"]}, attempt)
     assert "NotImplementedError" in next(c["source"] for c in graded["cells"] if role(c) == (ANSWER, "q1"))
     assert next(c["source"] for c in graded["cells"] if role(c) == (CHECK, "q3")).startswith("pass")
 
@@ -362,19 +364,19 @@ def verdict_of(q, status):
     (outcome(0), outcome(1, False, ename="NameError", evalue="name 'f' is not defined"), (INCORRECT, "define it")),
 ])
 def test_how_cell_outcomes_become_a_verdict(answer, check, expected):
-    status, message = grader.question_verdict("q1", [0], 1, {0: answer, 1: check}, "01_softmax", 30.0, False)
+    status, message = grading.question_verdict("q1", [0], 1, {0: answer, 1: check}, "01_softmax", 30.0, False)
     assert status == expected[0] and expected[1] in message
 
 
 def test_the_pass_mark():
     def result(points):
-        return grader.QuestionResult("q1", "t", points, 10, CORRECT if points else INCORRECT)
+        return grading.QuestionResult("q1", "t", points, 10, CORRECT if points else INCORRECT)
 
-    assert grader.Grade("e", "t", "f", [result(6)], 0.6).passed
-    assert not grader.Grade("e", "t", "f", [result(5)], 0.6).passed
-    assert grader.parse_pass_mark("80%") == 0.8 and grader.parse_pass_mark("0.5") == 0.5
+    assert grading.Grade("e", "t", "f", [result(6)], 0.6).passed
+    assert not grading.Grade("e", "t", "f", [result(5)], 0.6).passed
+    assert command.parse_pass_mark("80%") == 0.8 and command.parse_pass_mark("0.5") == 0.5
     with pytest.raises(Exception, match="0 to 1"):
-        grader.parse_pass_mark("60")
+        command.parse_pass_mark("60")
 
 
 def test_a_kernel_that_cannot_start_is_reported_as_such(tmp_path, monkeypatch, capsys):
@@ -383,7 +385,7 @@ def test_a_kernel_that_cannot_start_is_reported_as_such(tmp_path, monkeypatch, c
     (spec / "kernel.json").write_text(json.dumps({"argv": [sys.executable, "-c", "raise SystemExit(1)"],
                                                   "display_name": "broken", "language": "python"}))
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
-    assert grader.main([str(EXERCISES_DIR / "01_softmax.ipynb"), "--kernel", "broken"]) == 2
+    assert command.main([str(EXERCISES_DIR / "01_softmax.ipynb"), "--kernel", "broken"]) == 2
     err = capsys.readouterr().err
     assert "no kernel" in err and "could not start" in err
 
@@ -563,13 +565,22 @@ def test_otto_challenge_q5_wants_a_file_kaggle_accepts(tmp_path):
 # --- the sandbox's view of the package, the flags, similarity, the report ---------------------------------
 
 def test_the_sandbox_gets_the_exercise_context_and_a_recording_stand_in_never_the_answer_key(tmp_path):
-    from book.grade_stage import stage
+    from grader.stage import stage
 
-    staged = stage("01_softmax", grader.pristine("01_softmax"), tmp_path)
+    staged = stage("01_softmax", grading.pristine("01_softmax"), tmp_path)
     shipped = {str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.py")}
     assert "book/checks/ex01_softmax.py" in shipped and "book/protocol.py" in shipped
-    for key in ("book/softmax.py", "book/checks/common.py", "book/grade.py", "book/checks/ex02_cross_entropy.py"):
+    for key in ("book/softmax.py", "book/checks/common.py", "book/checks/ex02_cross_entropy.py"):
         assert key not in shipped, key
+    # the grader is a package of its own (grader/), never in the copy, and nothing the copy holds needs it
+    assert {Path(p).parts[0] for p in shipped} == {"book"}, shipped
+    assert {"book/nbval_outcomes.py", "book/questions.py", "book/plain_data.py"} <= shipped  # what the run loads
+    for path in tmp_path.rglob("*.py"):
+        imported = {alias.name for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Import)
+                    for alias in node.names}
+        imported |= {node.module for node in ast.walk(ast.parse(path.read_text()))
+                     if isinstance(node, ast.ImportFrom) and node.module}
+        assert not {m for m in imported if m.split(".")[0] in ("grader", "benchmarks")}, path
     assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file() and p.suffix not in (".py", ".pyc")) == [], \
         "the sandbox's package holds only modules (no data: catalog.json carries the model answers)"
     stand_in = (tmp_path / "book/checks/ex01_softmax.py").read_text()
@@ -577,7 +588,7 @@ def test_the_sandbox_gets_the_exercise_context_and_a_recording_stand_in_never_th
     assert staged.judged_outside and "book.softmax" in staged.hidden
     assert staged.key == {m for m in staged.hidden if m.startswith(("book.checks.", "book.softmax"))}
     from book import checks
-    from book.grade_stage import checks_module_name, judged_outside, module_file
+    from grader.stage import checks_module_name, judged_outside, module_file
 
     for exercise in IDS:  # read from the source, as staging does, it says what importing the module says
         module = checks.load(exercise)
@@ -586,7 +597,7 @@ def test_the_sandbox_gets_the_exercise_context_and_a_recording_stand_in_never_th
 
 
 def test_flags_name_what_an_answer_reaches_for_and_which_points_they_withhold():
-    from book.evasions import scan, withheld
+    from grader.evasions import scan, withheld
 
     forbidden, hidden, questions = {"softmax", "_softmax"}, {"book.softmax"}, {"q1", "q2"}
 
@@ -615,7 +626,7 @@ def test_flags_name_what_an_answer_reaches_for_and_which_points_they_withhold():
 
 
 def test_identical_answers_up_to_formatting_and_names():
-    from book.similarity import canonical, fingerprint
+    from grader.similarity import canonical, fingerprint
 
     one = "def softmax(z):\n    e = torch.exp(z - z.max())\n    return e / e.sum()"
     two = 'def softmax(logits):\n    """Doc."""\n    # stable\n    exps = torch.exp(logits - logits.max())  # shift\n' \
@@ -627,17 +638,17 @@ def test_identical_answers_up_to_formatting_and_names():
 
 
 def test_the_teachers_report_counts_questions_learners_flags_and_identical_answers():
-    from book.evasions import Flag
-    from book.grade_report import report
-    from book.similarity import fingerprint
+    from grader.evasions import Flag
+    from grader.report import report
+    from grader.similarity import fingerprint
 
     model = model_answers("01_softmax")
 
     def a_grade(points, sources, flags=()):
-        qs = [grader.QuestionResult(f"q{i}", f"t{i}", p, 2, CORRECT if p else INCORRECT,
+        qs = [grading.QuestionResult(f"q{i}", f"t{i}", p, 2, CORRECT if p else INCORRECT,
                                     "" if p else f"on {i} random logits, off by 0.0{i}") for i, p in
               enumerate(points, 1)]
-        return grader.Grade("01_softmax", "Softmax", "f", qs, 0.6, flags=list(flags), sandbox="bubblewrap",
+        return grading.Grade("01_softmax", "Softmax", "f", qs, 0.6, flags=list(flags), sandbox="bubblewrap",
                             fingerprints={q: fingerprint(s) for q, s in sources.items()})
 
     copied = {"q1": model["q1"].replace("e =", "exps =").replace("e /", "exps /").replace("e.sum", "exps.sum")}
@@ -655,7 +666,7 @@ def test_the_teachers_report_counts_questions_learners_flags_and_identical_answe
 
 
 def test_the_sandbox_command_shows_only_the_allow_list_and_drops_every_privilege(tmp_path):
-    from book import sandbox
+    from grader import sandbox
 
     box = sandbox.Sandbox(readonly=[tmp_path / "in"], writable=[tmp_path / "work"],
                           overlays={Path("/x/book"): tmp_path / "stage"})

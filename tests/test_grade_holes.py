@@ -1,11 +1,11 @@
 """Three holes of the class grader, closed (issue 14): each test here fails on the grader before the fix.
 
 1. The in-kernel watch of forbidden calls switched off by obfuscated code (``getattr(__import__('s' + 'ys'),
-   'setpro' + 'file')(None)``): :mod:`book.evasions` reads names built from constants and follows modules
+   'setpro' + 'file')(None)``): :mod:`grader.evasions` reads names built from constants and follows modules
    bound at run time, and flags reaching the interpreter's or grader's internals through computed names as
    tampering; the watch itself (:mod:`book.protocol`, :func:`book.checks.common.forbidden_calls`) notes any
    call that switches it off, by the function's identity, and checks afterwards that it is still installed.
-2. Fashion-MNIST's test labels inside the sandbox: :mod:`book.sandbox` makes every test-label file unreadable, and
+2. Fashion-MNIST's test labels inside the sandbox: :mod:`grader.sandbox` makes every test-label file unreadable, and
    the sandbox's copy of :mod:`book.data` loads the rest (the notebooks' set-up still runs).
 3. Exercise 08's ``ANSWER_KEY = ("book.kaggle",)``: the notebook imports book.kaggle itself, so the answer key
    is the functions its questions forbid by dotted name, flagged in that question's answer by any route.
@@ -23,12 +23,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from book import grade, protocol, sandbox
-from book.evasions import scan, withheld
-from book.exercise_cells import read_notebook
-from book.make_exercises import SOLUTIONS_DIR
+from book import protocol
 from book.plain_data import Encoder
 from book.questions import INCORRECT
+from grader import grade, sandbox
+from grader.evasions import scan, withheld
+from grader.exercise_cells import read_notebook
+from grader.make_exercises import SOLUTIONS_DIR
 
 ex08 = importlib.import_module("book.checks.ex08_otto")
 SOFTMAX = {"softmax", "_softmax"}
@@ -190,7 +191,7 @@ def test_in_self_study_a_switched_off_watch_is_incorrect(answer):
 # --- 2. the test labels in the sandbox ------------------------------------------------------------------------
 
 def test_the_sandbox_binds_a_device_node_over_every_test_label_file():
-    from book.grade_run import PACKAGE_PARENT, data_folders
+    from grader.run import PACKAGE_PARENT, data_folders
 
     shown = [PACKAGE_PARENT / "data", *data_folders().values()]
     held = sandbox.held_out_files(shown + [Path(d) for d in sandbox.DATA_DIRS])
@@ -223,8 +224,8 @@ def test_in_the_sandbox_the_test_labels_are_held_out_and_the_set_up_still_loads(
     import hashlib
 
     from book.data import load_dataset
-    from book.grade_run import PACKAGE_DIR, PACKAGE_PARENT, data_folders
-    from book.grade_stage import stage
+    from grader.run import PACKAGE_DIR, PACKAGE_PARENT, data_folders
+    from grader.stage import stage
 
     staged = stage("07_mlp", grade.pristine("07_mlp"), tmp_path / "stage")
     work = tmp_path / "work"
@@ -249,7 +250,7 @@ def test_in_the_sandbox_the_test_labels_are_held_out_and_the_set_up_still_loads(
 # --- 3. exercise 08's answer key ------------------------------------------------------------------------------
 
 def test_the_answer_key_leaves_out_what_the_notebook_imports_and_agrees_with_the_sandbox(tmp_path):
-    from book.grade_stage import answer_key, stage
+    from grader.stage import answer_key, stage
 
     base = grade.pristine("08_otto")
     key = answer_key("08_otto", base)
@@ -274,7 +275,7 @@ def test_ex08_answers_that_borrow_the_course_metric_lose_that_question_only(sour
                 and cell["metadata"]["exercise"].get("question") == "q1":
             cell["source"] = source
     with tempfile.TemporaryDirectory() as tmp:
-        from book.grade_stage import stage
+        from grader.stage import stage
 
         key = stage("08_otto", base, Path(tmp)).key  # the sandbox's answer key, as a class grading uses it
     flags = grade.answer_flags(submission, base, questions, key)

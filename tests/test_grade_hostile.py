@@ -4,7 +4,7 @@ The threat model of the grader: answer cells are arbitrary Python written by som
 the course package, and the grader may run as root. Nothing in a submission may earn a point it did not compute,
 change another submission's grade, the repository or the grader, or stop the batch.
 
-One class grading (``python -m book.grade FOLDER --csv --report --json --jobs 2``) runs once for this module, on
+One class grading (``python -m grader FOLDER --csv --report --json --jobs 2``) runs once for this module, on
 exercise 01_softmax (fast to grade); each test below asserts one case of it. Many cases use the points as their
 witness: the answer defines a *right* function only if its attack succeeded (it could see the grader's processes,
 read another submission, write into the repository...), so a point on that question would prove a hole. Where the
@@ -27,11 +27,12 @@ from pathlib import Path
 
 import pytest
 
-from book import grade as grader
-from book import sandbox
-from book.exercise_cells import ANSWER, notebook_text, read_notebook, role
-from book.make_exercises import EXERCISES_DIR, SOLUTIONS_DIR
 from book.questions import CORRECT, INCORRECT, NOT_ATTEMPTED
+from grader import __main__ as command
+from grader import grade as grading
+from grader import sandbox
+from grader.exercise_cells import ANSWER, notebook_text, read_notebook, role
+from grader.make_exercises import EXERCISES_DIR, SOLUTIONS_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 EXERCISE = "01_softmax"
@@ -72,7 +73,7 @@ WATCH_OFF = marshal.dumps(compile("import sys\nsys.setprofile(None)", "<hidden>"
 
 def held_out_label_files():
     """Where the grader's machine keeps the test splits' label files (each must be unreadable in the sandbox)."""
-    from book.grade_run import PACKAGE_PARENT, data_folders
+    from grader.run import PACKAGE_PARENT, data_folders
 
     return [str(p) for p in sandbox.held_out_files([PACKAGE_PARENT / "data", *data_folders().values(),
                                                     *map(Path, sandbox.DATA_DIRS)])]
@@ -190,7 +191,7 @@ threading.Thread(target=forge, daemon=True).start()""",
         }, all_blank, {"q1": CORRECT, "q2": INCORRECT, "q3": CORRECT, "q4": CORRECT}, {"tampering"}),
         # --- the sandbox: what an answer can see and touch (points are the witness) --------------------------
         "isolation_processes_network_repository_submissions": ({
-            "q1": either("any('book.grade' in open(f'/proc/{p}/cmdline').read() for p in __import__('os')"
+            "q1": either("any('-m\\x00grader' in open(f'/proc/{p}/cmdline').read() for p in __import__('os')"
                          ".listdir('/proc') if p.isdigit())", "q1"),
             "q2": either(f"__import__('socket').create_connection(('127.0.0.1', {port}), timeout=3)", "q2"),
             "q3": either(f"open({str(ROOT / 'book' / 'hostile_was_here.py')!r}, 'w').write('x') or True", "q3"),
@@ -413,7 +414,7 @@ def batch(tmp_path_factory):
     tmpdir.mkdir()
     out_csv, out_md = base / "grades.csv", base / "grades.md"
     env = {**os.environ, "TMPDIR": str(tmpdir)}
-    done = subprocess.run([sys.executable, "-m", "book.grade", str(folder), "--csv", str(out_csv), "--json",
+    done = subprocess.run([sys.executable, "-m", "grader", str(folder), "--csv", str(out_csv), "--json",
                            "--jobs", "2", "--timeout", str(TIMEOUT)], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=1500)
     (base / "grades.json").write_text(done.stdout)  # for reading a failure
@@ -484,7 +485,7 @@ def test_a_malformed_file_gets_one_clear_line_and_exit_status_2(tmp_path, capsys
     content, complaint = MALFORMED[name]
     path = tmp_path / f"{name}.ipynb"
     path.write_bytes(content)
-    assert grader.main([str(path)]) == 2
+    assert command.main([str(path)]) == 2
     captured = capsys.readouterr()
     assert captured.out == "" and "Traceback" not in captured.err
     lines = captured.err.strip().splitlines()
@@ -492,7 +493,7 @@ def test_a_malformed_file_gets_one_clear_line_and_exit_status_2(tmp_path, capsys
 
 
 def test_another_exercises_notebook_is_refused_with_exit_status_2(capsys):
-    assert grader.main([str(EXERCISES_DIR / "02_cross_entropy.ipynb"), "--exercise", EXERCISE]) == 2
+    assert command.main([str(EXERCISES_DIR / "02_cross_entropy.ipynb"), "--exercise", EXERCISE]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "another exercise" in err
 
@@ -500,10 +501,10 @@ def test_another_exercises_notebook_is_refused_with_exit_status_2(capsys):
 def test_class_grading_refuses_without_a_sandbox_unless_told(tmp_path, capsys, monkeypatch):
     (tmp_path / "x.ipynb").write_text("not json")
     monkeypatch.setattr(sandbox, "_probe", lambda: (None, "bubblewrap (bwrap) is not installed"))
-    assert grader.main([str(tmp_path)]) == 2
+    assert command.main([str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "needs a sandbox" in err and "bubblewrap" in err and "--no-sandbox" in err
-    assert grader.main([str(tmp_path), "--no-sandbox"]) == 2  # graded (its one file is malformed), with a warning
+    assert command.main([str(tmp_path), "--no-sandbox"]) == 2  # graded (its one file is malformed), with a warning
     captured = capsys.readouterr()
     assert "warning: --no-sandbox" in captured.err and "not valid JSON" in captured.out
 
@@ -511,6 +512,6 @@ def test_class_grading_refuses_without_a_sandbox_unless_told(tmp_path, capsys, m
 def test_the_csv_is_replaced_atomically(tmp_path):
     target = tmp_path / "grades.csv"
     target.write_text("old")
-    grader.write_atomically(target, "new,content\n")
+    grading.write_atomically(target, "new,content\n")
     assert target.read_text() == "new,content\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["grades.csv"]  # no temporary file left

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import normalise_notebook_metadata as normaliser
-from book.exercise_cells import NOTEBOOK_METADATA, learner_notebook, read_notebook
+from grader.exercise_cells import NOTEBOOK_METADATA, learner_notebook, read_notebook
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = normaliser.course_notebooks()

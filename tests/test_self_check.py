@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from book.make_exercises import EXERCISES_DIR, SOLUTIONS_DIR
+from grader.make_exercises import EXERCISES_DIR, SOLUTIONS_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 

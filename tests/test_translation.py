@@ -235,7 +235,7 @@ def test_sphinx_extension_renders_cached_quiz_outputs_again(tmp_path, monkeypatc
     from docutils.utils import new_document
 
     from book.quiz import load_quiz, quiz_html
-    from book.quiz import sphinx as quiz_sphinx
+    import render_quizzes as quiz_sphinx  # scripts/, a local Sphinx extension (tests/conftest.py puts it on the path)
 
     quiz = load_quiz("02_softmax")
     write_catalogue(tmp_path, "02_softmax", {quiz.questions[0].prompt: "和是多少？"})

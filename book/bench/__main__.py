@@ -1,4 +1,4 @@
-"""``python -m book.bench``: every measurement in one run; tables on stdout, JSON in ``_build/bench.json``."""
+"""``python -m book.bench``: the pipelines and accuracy in one run; tables on stdout, JSON in ``_build/bench.json``."""
 
 from __future__ import annotations
 
@@ -14,15 +14,15 @@ import torch
 from book.bench import __doc__ as PACKAGE_DOC
 from book.bench.report import D2L_SOFTMAX_FASHION_MNIST_ACC, D2L_SOURCE, machine, targets, to_markdown
 from book.bench.timing import FULL, QUICK, accuracy_table, compare_pipelines, loading_only, thread_scaling
-from book.bench.whole_course import book_build_times, grading_time
 from book.data import REPO_ROOT
 from book.device import default_device
 
 
-def run_all(epochs: int = 5, train_size: int | None = None, accuracy_epochs: int = 10, book: bool = True,
-            grading: bool = True, loading: bool = True, threads: bool = True, normalize: bool = False,
-            budget: str = "full", log: Callable[[str], None] | None = None) -> dict:
-    """Everything the command measures, as one JSON-ready dictionary."""
+def run_all(epochs: int = 5, train_size: int | None = None, accuracy_epochs: int = 10, loading: bool = True,
+            threads: bool = True, normalize: bool = False, budget: str = "full",
+            log: Callable[[str], None] | None = None) -> dict:
+    """Everything the command measures, as one JSON-ready dictionary (the whole-book build and the grading are
+    the repository's ``python -m benchmarks.whole_course``, which ``make bench`` runs next)."""
     start = time.perf_counter()
     results = {"budget": budget, "machine": machine(), "pipelines": []}
     for model in ("softmax", "mlp"):
@@ -38,8 +38,6 @@ def run_all(epochs: int = 5, train_size: int | None = None, accuracy_epochs: int
         results["threads"] = thread_scaling(epochs=epochs, train_size=train_size)
     if accuracy_epochs:
         results["accuracy"] = accuracy_table(epochs=accuracy_epochs, log=log)
-    results["book_build"] = book_build_times(log=log) if book else None
-    results["grading"] = grading_time() if grading else None
     results["targets"] = targets(results)
     results["d2l_reference"] = {"softmax_fashion_mnist_acc": D2L_SOFTMAX_FASHION_MNIST_ACC, "source": D2L_SOURCE}
     results["total_s"] = time.perf_counter() - start
@@ -50,14 +48,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m book.bench", description=PACKAGE_DOC.split("\n")[0])
     parser.add_argument("--quick", action="store_true",
                         help=f"the Performance page's budget: {QUICK['train_size']:,} training images for the "
-                             "pipeline tables, no book build and no grading")
+                             "pipeline tables")
     parser.add_argument("--epochs", type=int, help=f"epochs per pipeline, the median is over them (default "
                                                    f"{FULL['epochs']}; {QUICK['epochs']} with --quick)")
     parser.add_argument("--train-size", type=int, help="training images for the pipeline tables (default: all)")
     parser.add_argument("--accuracy-epochs", type=int, default=10,
                         help="epochs for the accuracy table (default 10; 0 skips the table)")
-    parser.add_argument("--skip-book", action="store_true", help="skip the cold and cached whole-book builds")
-    parser.add_argument("--skip-grading", action="store_true", help="skip timing the grader")
     parser.add_argument("--normalize", action="store_true",
                         help="add Normalize(mean, std) to (b) and standardise the inputs of (a) and (c) alike")
     parser.add_argument("--threads", type=int, help="torch.set_num_threads(N) first (default: torch's choice)")
@@ -75,8 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     quick = args.quick
     budget = QUICK if quick else FULL
     results = run_all(epochs=args.epochs or budget["epochs"], train_size=args.train_size or budget["train_size"],
-                      accuracy_epochs=args.accuracy_epochs, book=not (args.skip_book or quick),
-                      grading=not (args.skip_grading or quick), threads=not quick, normalize=args.normalize,
+                      accuracy_epochs=args.accuracy_epochs, threads=not quick, normalize=args.normalize,
                       budget="quick" if quick else "full",
                       log=lambda line: print(line, file=sys.stderr, flush=True))
     args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -64,19 +64,26 @@ def targets(results: dict) -> list[dict]:
             slowdown = a["median_s"] / c["median_s"]
             out.append({"target": f"{name}: (a) within {TARGET_SLOWDOWN_OVER_LOWER_BOUND:.0f}x of (c)",
                         "measured": f"{slowdown:.2f}x", "met": slowdown <= TARGET_SLOWDOWN_OVER_LOWER_BOUND})
+    # the whole-book build and the grading are timed by the repository's `python -m benchmarks.whole_course`
+    # (part of `make bench`); results without those keys were not meant to measure them
     book = results.get("book_build")
     for key, limit, label in (("cold_s", TARGET_COLD_BUILD_S, "whole book, cold build"),
                               ("cached_s", TARGET_CACHED_BUILD_S, "whole book, cached rebuild")):
         seconds = book.get(key) if book else None
-        out.append({"target": f"{label} under {limit:.0f} s",
-                    "measured": f"{seconds:.1f} s" if seconds is not None else _not_measured(book),
+        measured = (f"{seconds:.1f} s" if seconds is not None else _not_measured(book) if "book_build" in results
+                    else ELSEWHERE)
+        out.append({"target": f"{label} under {limit:.0f} s", "measured": measured,
                     "met": (seconds < limit and book["ok"]) if seconds is not None else None})
     grading = results.get("grading")
     seconds = grading.get("seconds") if grading else None
-    out.append({"target": f"grading one notebook under {TARGET_GRADING_S:.0f} s",
-                "measured": f"{seconds:.1f} s" if seconds is not None else (grading or {}).get("status", "skipped"),
+    measured = (f"{seconds:.1f} s" if seconds is not None else (grading or {}).get("status", "skipped")
+                if "grading" in results else ELSEWHERE)
+    out.append({"target": f"grading one notebook under {TARGET_GRADING_S:.0f} s", "measured": measured,
                 "met": (seconds < TARGET_GRADING_S and grading["status"] == "ok") if seconds is not None else None})
     return out
+
+
+ELSEWHERE = "measured by `python -m benchmarks.whole_course` (make bench)"
 
 
 def _not_measured(book: dict | None) -> str:
@@ -184,6 +191,7 @@ def to_markdown(results: dict) -> str:
         parts.append(threads_markdown(results["threads"]))
     if results.get("accuracy"):
         parts.append(accuracy_markdown(results["accuracy"]))
-    parts.append(build_markdown(results))
+    if "book_build" in results or "grading" in results:
+        parts.append(build_markdown(results))
     parts.append(targets_markdown(results))
     return "\n\n".join(parts) + "\n"

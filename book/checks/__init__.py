@@ -3,7 +3,7 @@
 Exercise ``04_training`` (``exercises/solutions/04_training.ipynb``) has its questions in
 ``book.checks.ex04_training``; that module defines ``EXERCISE`` (the id), ``TITLE``, ``PASS_MARK`` (a share of
 the points, e.g. 0.6) and ``QUESTIONS``, a list of :class:`book.questions.Question` named ``q1``, ``q2``, ...
-A new exercise is one solutions notebook plus one such module; ``python -m book.make_exercises`` then writes the
+A new exercise is one solutions notebook plus one such module; ``python -m grader.make_exercises`` then writes the
 learner notebook and the catalog.
 
 ``book/checks/catalog.json`` is generated from both (titles, points, pass marks, model answers), data that the

@@ -8,7 +8,7 @@ the learner's code needs objects built around it -- its class instantiated with 
 notes how it was called, optimisers to compare, a network trained within the budget -- a driver of
 :mod:`book.drivers_ex06_08` does that in the learner's kernel and hands back what it saw. q5 is scored on the
 10,000 Fashion-MNIST test images (in an order drawn for each grading): the driver gets the images, and only
-this module their labels -- the grader's sandbox shows no test-label file (:data:`book.sandbox.HELD_OUT_FILES`;
+this module their labels -- the grader's sandbox shows no test-label file (:data:`grader.sandbox.HELD_OUT_FILES`;
 there ``load_dataset`` gives ``test_labels`` of 255, no class). The learner chooses on the validation images the
 notebook holds back from the training images.
 """

@@ -10,9 +10,9 @@ course (``book.kaggle.log_loss``, ``book.otto.transform`` / ``standardise``, ``b
 ``score_submission``) are what the answers are measured against; the answers must not call the first of them
 (nor ``row_log_losses`` and ``write_submission``). ``ANSWER_KEY`` names their module, but the notebook imports
 ``book.kaggle`` itself (its set-up uses ``log_loss``, and ``book.otto`` imports it), so the sandbox must show it
-and the grader's answer key leaves it out (:func:`book.grade_stage.answer_key`): the functions are forbidden one
+and the grader's answer key leaves it out (:func:`grader.stage.answer_key`): the functions are forbidden one
 by one instead (``forbidden=`` of q1 and q5, dotted names), flagged in that question's answer cell by any route
-(:mod:`book.evasions`) and caught when called while checked (the recording's watch, :mod:`book.protocol`).
+(:mod:`grader.evasions`) and caught when called while checked (the recording's watch, :mod:`book.protocol`).
 """
 
 from __future__ import annotations

@@ -124,7 +124,7 @@ def quiz_html(quiz: Quiz, element_id: str | None = None, language: str | None = 
 
     ``language`` ("zh_CN"; None is English) takes every text from that language's catalogues
     (book/quiz/translations.py); a text they lack stays English. The book build renders each edition's quizzes
-    in its own language (book/quiz/sphinx.py).
+    in its own language (scripts/render_quizzes.py).
     """
     t = Translator(quiz.name, language)
     element_id = element_id or f"cq-{uuid.uuid4().hex[:10]}"

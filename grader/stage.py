@@ -4,8 +4,9 @@ For a class, the answer key of an exercise is (1) the course package's reference
 questions ask -- every module that defines a function, class or name an answer cell of the exercise is to
 define (``book.softmax`` defines ``softmax`` and ``entropy``, which exercise 01 asks for), (2) the checkers, which
 hold reference computations too, and (3) the model solutions (``exercises/solutions``, ``book/checks/catalog.json``,
-the repository's history). The grader's own modules are left out too. The sandbox's ``book`` is a reduced copy,
-made once per exercise and grading process:
+the repository's history). The grader (the package ``grader``, beside ``book``) is no part of the copy: the
+copy is made from ``book/`` alone. The sandbox's ``book`` is a reduced copy, made once per exercise and grading
+process:
 
 - every other module of the package (``book.data``, ``book.plots`` ...), and always the modules the notebook's
   own cells import (set-up, imports, data -- the pristine cells, never the answers) with what they import;
@@ -13,8 +14,8 @@ made once per exercise and grading process:
 - what the graded notebook needs to run: ``book.questions`` and ``book.protocol`` (the check cells record) and
   ``book.nbval_outcomes`` (the pytest plugin of the run);
 - ``book.data`` with a generated ending (:func:`held_out_data_source`): the sandbox does not let the test splits'
-  label files be read (:data:`book.sandbox.HELD_OUT_FILES`: checkers score trained models on them), and there they load
-  as labels 255 -- no class of any data set, so a loss or an accuracy computed with them fails or is nil,
+  label files be read (:data:`grader.sandbox.HELD_OUT_FILES`: checkers score trained models on them), and there
+  they load as labels 255 -- no class of any data set, so a loss or an accuracy computed with them fails or is nil,
   never a score -- while the notebook's own ``load_dataset(...)`` still loads the images and training labels;
 - in place of the exercise's checks module, a generated stand-in: the same question objects (ids, titles,
   points, hints, forbidden functions) and constants -- listed by the grader in the plans folder, as data --
@@ -22,7 +23,7 @@ made once per exercise and grading process:
   checks module, with what it imports (their verdicts are then decided in the sandbox, and the grade says so).
 
 Everything else -- the other modules of ``book``, the catalog of model answers, the repository -- is absent: an
-import of it fails, and :mod:`book.evasions` flags the answers that try.
+import of it fails, and :mod:`grader.evasions` flags the answers that try.
 """
 
 from __future__ import annotations
@@ -35,13 +36,15 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from book.exercise_cells import ANSWER, role
+import book
+from grader.exercise_cells import ANSWER, role
 
 PACKAGE = "book"
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(book.__file__).resolve().parent  # the course package, the only source of the copy
 ALWAYS = ("book", "book.questions", "book.protocol", "book.plain_data", "book.nbval_outcomes", "book.checks")
-NEVER = ("book.grade", "book.grade_stage", "book.grade_run", "book.grade_report",
-         "book.make_exercises", "book.sandbox", "book.similarity", "book.evasions", "book.replay")
+# The grader itself (the package ``grader``) is no part of ``book``, so the copy never holds it; of the package,
+# the judge's side of the records is left out (the sandbox only writes records, it never replays them).
+NEVER = ("book.replay",)
 
 
 def module_file(name: str) -> Path | None:
@@ -162,13 +165,13 @@ HELD_OUT_LABEL = 255  # what a held-out label reads as in the sandbox: no class 
 
 def held_out_data_source() -> str:
     """The ending the sandbox's copy of :mod:`book.data` gets: the label files the sandbox holds out (a device
-    node bound over each by :mod:`book.sandbox`, which cannot be opened) are found as usual and read as
+    node bound over each by :mod:`grader.sandbox`, which cannot be opened) are found as usual and read as
     :data:`HELD_OUT_LABEL`, one per test image (the count read from the images' file beside them)."""
-    from book.sandbox import HELD_OUT_FILES
+    from grader.sandbox import HELD_OUT_FILES
 
     return f'''
 
-# --- written by the grader (book.grade_stage) into its sandbox's copy of this module ------------------------
+# --- written by the grader (grader.stage) into its sandbox's copy of this module ------------------------
 # The sandbox holds out the test splits' labels: a device node that cannot be opened is bound over each file,
 # read here as {HELD_OUT_LABEL} (no class), one per test image, so that the notebook's own set-up still loads.
 _HELD_OUT_FILES = {tuple(HELD_OUT_FILES)!r}
@@ -298,7 +301,7 @@ def answer_key(exercise: str, pristine_nb) -> set[str]:
     less the modules the notebook's own cells import (with what they import): those the sandbox must show for
     the notebook to run, so an answer may import them too. (Exercise 08's notebook imports ``book.kaggle``
     itself, and ``book.otto`` imports it: there the answer key is the functions its questions forbid by dotted
-    name -- ``book.kaggle.log_loss`` -- which :mod:`book.evasions` flags in the answers and the recording's
+    name -- ``book.kaggle.log_loss`` -- which :mod:`grader.evasions` flags in the answers and the recording's
     watch catches when called.)"""
     modules = all_modules()
     checkers = {m for m in modules if m.startswith(f"{PACKAGE}.checks.")}
@@ -361,10 +364,10 @@ def describe(staged: Staged) -> str:
                        "shown": sorted(staged.shown)}, indent=1)
 
 
-if __name__ == "__main__":  # python -m book.grade_stage 01_softmax: what the sandbox of that exercise holds
+if __name__ == "__main__":  # python -m grader.stage 01_softmax: what the sandbox of that exercise holds
     import tempfile
 
-    from book.grade import pristine
+    from grader.grade import pristine
 
     with tempfile.TemporaryDirectory() as tmp:
         print(describe(stage(sys.argv[1], pristine(sys.argv[1]), Path(tmp))))

@@ -13,7 +13,7 @@ too -- that path is not exercised by the tests here):
   are the answer key of those questions. Wherever the course's data sits among the folders shown (the Debian
   data set, the repository's ``data/``, ``COURSE_DATA_DIR``, the download cache), ``/dev/null`` is bound over
   each such file: a device node, which cannot be opened there (the sandbox's mounts allow no devices); the
-  sandbox's copy of :mod:`book.data` (:mod:`book.grade_stage`) reads it as held out, so the notebooks' own
+  sandbox's copy of :mod:`book.data` (:mod:`grader.stage`) reads it as held out, so the notebooks' own
   set-up still loads the rest;
 - writable: a private ``/tmp`` and ``/dev/shm`` (size-limited tmpfs, gone with the sandbox) and the folders in
   ``writable=`` (the run's scratch folder, which the grader reads afterwards as untrusted data);
@@ -28,7 +28,7 @@ When the command ends or is killed, every process it started dies with it: the s
 bubblewrap, and when it goes the kernel kills the whole PID namespace (``--die-with-parent`` ties it to the
 grader). Nothing is left in ``/tmp``.
 
-The grader (:mod:`book.grade`) refuses class grading where :func:`mechanism` finds nothing usable, unless it is
+The grader (:mod:`grader`) refuses class grading where :func:`mechanism` finds nothing usable, unless it is
 told ``--no-sandbox`` (and then says so in every grade).
 """
 

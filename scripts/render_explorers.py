@@ -4,10 +4,11 @@ An explorer's HTML output comes from the one shared execution (the jupyter-cache
 the package's front-end files changed (``web/*.js``, ``web/strings.<language>.json``): without this extension a
 page would keep the scripts, and the words, of the day its chapter last ran. The output carries all it needs to be
 made again -- its kind, its element id, its settings and data as JSON -- so each one is written afresh as the page
-is written (``doctree-resolved``), as :mod:`book.quiz.sphinx` does for the quizzes. The language is still chosen
+is written (``doctree-resolved``), as :mod:`render_quizzes` does for the quizzes. The language is still chosen
 in the page (``<html lang>``), so both editions get the same HTML.
 
-Listed in _config.yml under ``sphinx: extra_extensions``.
+Listed in _config.yml under ``sphinx: local_extensions`` (folder ``scripts/``), beside the other local
+extensions.
 """
 
 from __future__ import annotations

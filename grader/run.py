@@ -21,15 +21,15 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from book import sandbox
-from book.exercise_cells import notebook_text
 from book.nbval_outcomes import OUTCOMES_ENV
 from book.plain_data import PayloadError, read_regular
 from book.protocol import PLANS_ENV, RECORDS_ENV
 from book.questions import RESULTS_ENV
+from grader import sandbox
+from grader.exercise_cells import notebook_text
+from grader.stage import PACKAGE_DIR
 
-PACKAGE_DIR = Path(__file__).resolve().parent
-PACKAGE_PARENT = PACKAGE_DIR.parent
+PACKAGE_PARENT = PACKAGE_DIR.parent  # the repository: PYTHONPATH of an unsandboxed run (its `book` is the course's)
 # `python -m pytest`, except that jsonschema (imported by nbval through nbformat) is kept from importing
 # rfc3987_syntax: it only checks "iri" strings, which notebook schemas never use, and takes seconds to import.
 PYTEST_BOOTSTRAP = ("import sys; sys.modules.setdefault('rfc3987_syntax', None); import pytest; "

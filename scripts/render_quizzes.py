@@ -6,7 +6,8 @@ quiz file or a catalogue changed. The quiz is data, so this extension renders it
 (``doctree-resolved``): same quiz, same element id, in the build's ``language`` (``-D language=zh_CN``; English otherwise),
 with the translations as they are now in ``locales/<lang>/LC_MESSAGES/quizzes/``.
 
-Listed in _config.yml under ``sphinx: extra_extensions``.
+Listed in _config.yml under ``sphinx: local_extensions`` (folder ``scripts/``), beside the other local
+extensions.
 """
 
 from __future__ import annotations

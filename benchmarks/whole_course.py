@@ -1,12 +1,19 @@
 """The whole course's times: building a copy of the book (cold, then cached) and grading one notebook.
 
-Both run the course's own commands in a subprocess (``jupyter-book build``, ``python -m <grader>``), so this
-module imports neither the book's build nor the grader.
+    python -m benchmarks.whole_course                 # both whole-book builds, then one grading; tables on stdout
+    python -m benchmarks.whole_course --skip-book     # only the grading
+    make bench                                        # this, after python -m book.bench (pipelines, accuracy)
+
+Both run the course's own commands in a subprocess (``jupyter-book build``, ``python -m grader``), so this
+module imports neither the book's build nor the grader. The verdicts are the targets of
+:func:`book.bench.targets` (cold build, cached rebuild, one grading), the same that the Performance page lists.
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
@@ -16,7 +23,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from book.bench.report import build_markdown, machine, targets, targets_markdown
 from book.data import REPO_ROOT
+from grader.make_exercises import SOLUTIONS_DIR
 
 BOOK_SOURCES = ["_config.yml", "_toc.yml", "intro.md", "chapters", "scripts"]
 
@@ -84,20 +93,29 @@ def book_build_times(timeout: float = 900, log: Callable[[str], None] | None = N
     return result
 
 
-def grading_time(notebook: str | Path | None = None, module: str = "book.grade", timeout: float = 300) -> dict:
-    """Seconds for ``python -m book.grade <notebook>`` on one solution notebook (a learner's whole wait).
+def repository_environment() -> dict[str, str]:
+    """This process's environment (with the OMP_WAIT_POLICY that importing `book` set) for a command run in a
+    scratch folder: the repository first on PYTHONPATH, so that ``python -m grader`` is found from there too
+    (the grader is the repository's tooling, not installed with ``book``)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    return env
 
-    Without the grader (no ``book.grade``) or without a solution notebook the row says so instead.
+
+def grading_time(notebook: str | Path | None = None, module: str = "grader", timeout: float = 300) -> dict:
+    """Seconds for ``python -m grader <notebook>`` on one solution notebook (a learner's whole wait).
+
+    Without the grader (no ``grader`` package on the path) or without a solution notebook the row says so instead.
     """
     if importlib.util.find_spec(module) is None:
         return {"seconds": None, "status": "n/a (grader not installed)", "notebook": None}
     if notebook is None:
-        solutions = sorted((REPO_ROOT / "exercises" / "solutions").glob("*.ipynb"))
+        solutions = sorted(SOLUTIONS_DIR.glob("*.ipynb"))
         if not solutions:
             return {"seconds": None, "status": "n/a (no notebook in exercises/solutions)", "notebook": None}
         notebook = solutions[0]
     notebook = Path(notebook).resolve()
-    env = dict(os.environ)  # with the OMP_WAIT_POLICY that importing `book` set
+    env = repository_environment()
     with tempfile.TemporaryDirectory(prefix="bench-grade-") as tmp:  # whatever the grader writes lands here
         start = time.perf_counter()
         try:
@@ -109,3 +127,34 @@ def grading_time(notebook: str | Path | None = None, module: str = "book.grade",
     output = (completed.stdout + completed.stderr)[-300:]
     status = "ok" if completed.returncode == 0 else f"exit {completed.returncode}: {output}"
     return {"seconds": seconds, "status": status, "notebook": str(notebook), "returncode": completed.returncode}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.whole_course", description=__doc__.split("\n")[0])
+    parser.add_argument("--skip-book", action="store_true", help="skip the cold and cached whole-book builds")
+    parser.add_argument("--skip-grading", action="store_true", help="skip timing the grader")
+    parser.add_argument("--json", type=Path, default=REPO_ROOT / "_build" / "bench_whole_course.json",
+                        help="where to write the results as JSON (default: _build/bench_whole_course.json)")
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    results = {"machine": machine(),
+               "book_build": None if args.skip_book else book_build_times(log=_progress),
+               "grading": None if args.skip_grading else grading_time()}
+    results["targets"] = targets(results)
+    results["total_s"] = time.perf_counter() - start
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2) + "\n")
+    m = results["machine"]
+    print(f"## The whole course\n\n{m['cpu_count']} CPUs, Python {m['python']}, load average at start "
+          f"{m['load_average_1min']}; total {results['total_s']:.0f} s\n")
+    print(build_markdown(results) + "\n\n" + targets_markdown(results))
+    print(f"(JSON written to {args.json})")
+    return 0
+
+
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)  # the tables go to stdout
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

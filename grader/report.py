@@ -1,8 +1,8 @@
-"""The teacher's report of a class grading (Markdown), written beside the CSV by ``python -m book.grade FOLDER``.
+"""The teacher's report of a class grading (Markdown), written beside the CSV by ``python -m grader FOLDER``.
 
 Per exercise: how many learners got each question and the most common failure messages; each learner's points
-and flags; answers identical (up to formatting and names, :mod:`book.similarity`) to the model solution or to
-another learner's; answers flagged for reaching past the question (:mod:`book.evasions`); the files that could
+and flags; answers identical (up to formatting and names, :mod:`grader.similarity`) to the model solution or to
+another learner's; answers flagged for reaching past the question (:mod:`grader.evasions`); the files that could
 not be graded and why.
 """
 
@@ -29,7 +29,7 @@ def _pattern(message: str) -> str:
 
 def model_fingerprints(exercise: str) -> dict:
     from book.questions import exercise_catalog
-    from book.similarity import fingerprint
+    from grader.similarity import fingerprint
 
     spec = exercise_catalog().get(exercise, {})
     return {q["id"]: fingerprint(q["solution"]) for q in spec.get("questions", [])}
@@ -62,9 +62,9 @@ def similarity_groups(grades: list[tuple[str, object]]) -> dict[str, list[tuple[
 
 
 def report(rows) -> str:
-    """The Markdown report of ``rows`` as returned by :func:`book.grade.grade_folder`."""
-    # a row holds a Grade or the one line saying why the file could not be graded (checked as "not a string":
-    # run as `python -m book.grade`, the grader's Grade class is __main__.Grade, not book.grade.Grade)
+    """The Markdown report of ``rows`` as returned by :func:`grader.grade.grade_folder`."""
+    # a row holds a Grade or the one line saying why the file could not be graded (checked as "not a string",
+    # so that the report does not depend on which module object the Grade class came from)
     graded = [(learner, g) for learner, _, g in rows if not isinstance(g, str)]
     failed = [(learner, g) for learner, _, g in rows if isinstance(g, str)]
     lines = ["# Class grading report", ""]

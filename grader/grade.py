@@ -1,8 +1,6 @@
-"""Grade exercise notebooks with nbval: one notebook, or a folder of submissions to a CSV and a teacher's report.
+"""The grader: one notebook graded into a :class:`Grade`, a folder of submissions into rows, a CSV and a table.
 
-    python -m book.grade exercises/02_cross_entropy.ipynb            # table of points; exit 1 below the pass mark
-    python -m book.grade exercises/02_cross_entropy.ipynb --json
-    python -m book.grade submissions/ --csv grades.csv               # one row per learner (+ grades.md, the report)
+The command is :mod:`grader.__main__` (``python -m grader NOTEBOOK|FOLDER``).
 
 How a notebook is graded:
 
@@ -11,9 +9,9 @@ How a notebook is graded:
 2. The pristine learner notebook is regenerated in memory from ``exercises/solutions/<id>.ipynb``. The graded copy
    is that pristine notebook with the submission's *answer cells* put in (nbval's comment markers removed from
    them): every check cell and every other cell comes from the pristine notebook.
-3. The copy runs under ``pytest --nbval-lax`` inside a sandbox (:mod:`book.sandbox`): read-only system, no
+3. The copy runs under ``pytest --nbval-lax`` inside a sandbox (:mod:`grader.sandbox`): read-only system, no
    network, no view of other processes, the repository, other submissions or the answer key
-   (:mod:`book.grade_stage`), a private scratch folder, resource limits, and nothing left running afterwards.
+   (:mod:`grader.stage`), a private scratch folder, resource limits, and nothing left running afterwards.
    Each cell has a time limit; a cell that cannot be interrupted loses the kernel, and the notebook is run again
    without it -- one statement per cell for that answer, so that its earlier definitions survive.
 4. Verdicts are decided outside the sandbox (:mod:`book.protocol`): in the graded copy a check cell only calls the
@@ -21,17 +19,14 @@ How a notebook is graded:
    runs the question's checker on that record in its own process. Exercises whose checkers are not converted
    yet are judged inside the sandbox (the grade says which); their verdicts count only when nbval saw the
    check cell pass.
-5. Answers are scanned for reaching past the question (:mod:`book.evasions`) and fingerprinted
-   (:mod:`book.similarity`); a folder's report (:mod:`book.grade_report`) lists the flags and identical answers.
+5. Answers are scanned for reaching past the question (:mod:`grader.evasions`) and fingerprinted
+   (:mod:`grader.similarity`); a folder's report (:mod:`grader.report`) lists the flags and identical answers.
 
-Exit status: 0 passed, 1 below the pass mark, 2 could not grade (one line on stderr says why). For a folder: 0 when
-every notebook was graded, 2 when some could not be (their rows say why); the CSV is always written, atomically.
-Class grading needs the sandbox: without bubblewrap a folder is refused unless ``--no-sandbox`` is given.
+The command's exit status: see :mod:`grader.__main__`.
 """
 
 from __future__ import annotations
 
-import argparse
 import ast
 import copy
 import csv
@@ -50,12 +45,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from book import sandbox
-from book.evasions import Flag, marker_lines, scan, withheld
-from book.exercise_cells import (ANSWER, CHECK, ExerciseFormatError, exercise_id, learner_notebook, normalise,
-                                 read_notebook, role)
-from book.make_exercises import SOLUTIONS_DIR
 from book.questions import CORRECT, INCORRECT, NOT_ATTEMPTED, STUB_MESSAGE, plain
+from grader import sandbox
+from grader.evasions import Flag, marker_lines, scan, withheld
+from grader.exercise_cells import (ANSWER, CHECK, ExerciseFormatError, exercise_id, learner_notebook, normalise,
+                                   read_notebook, role)
+from grader.make_exercises import SOLUTIONS_DIR
 
 DEFAULT_TIMEOUT = 60.0  # seconds per cell: the longest (08's MLP, ~15 s on 2 idle cores) has room on a busy machine
 MAX_NOTEBOOK_BYTES = 20 << 20
@@ -250,7 +245,7 @@ STUB = f'raise NotImplementedError("{STUB_MESSAGE}")'
 def statements(source: str) -> list[str] | None:
     """The top-level statements of a cell's code (IPython syntax turned into Python), or None if it does not
     parse: what a re-run executes one per cell."""
-    from book.similarity import python_source
+    from grader.similarity import python_source
 
     code = python_source(source)
     try:
@@ -327,7 +322,7 @@ def check_kernel(kernel: str | None) -> None:
         if importlib.util.find_spec(module) is None:
             raise GradingError(f"no kernel: {module} is not installed in {sys.executable}. Install the course "
                                "environment (`make venv`, or pip install -r requirements.txt) and grade with its "
-                               "Python (.venv/bin/python -m book.grade ...).")
+                               "Python (.venv/bin/python -m grader ...).")
     if kernel:
         from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
@@ -356,7 +351,7 @@ class Plans:
         self.cases: dict = {}
 
     def load(self) -> None:
-        from book.grade_stage import checks_module_name
+        from grader.stage import checks_module_name
         from book.protocol import rng_for
 
         if self.module is not None:
@@ -373,7 +368,7 @@ class Plans:
         self.module, self.questions = module, questions
 
     def write(self, ws) -> None:
-        from book.grade_stage import question_list
+        from grader.stage import question_list
         from book.protocol import finish_plans, write_plan
 
         self.load()
@@ -398,7 +393,7 @@ class Context:
         self.judge_lock = threading.Lock()
 
     def staged(self, exercise: str, base):
-        from book.grade_stage import stage
+        from grader.stage import stage
 
         with self.lock:
             if exercise not in self._staged:
@@ -411,7 +406,7 @@ class Context:
     def setup_failure(self, exercise: str, base, threads: int | None, plans: Plans) -> str | None:
         """Why the pristine notebook's own set-up fails in this environment (a run without any answer), or None.
         Asked only when a submission's run says its set-up failed: the run's word alone proves nothing."""
-        from book.grade_run import Workspace, run_notebook
+        from grader.run import Workspace, run_notebook
 
         with self.lock:
             if exercise in self._setup:
@@ -622,7 +617,7 @@ def grade(path, exercise: str | None = None, timeout: float = DEFAULT_TIMEOUT, k
 
 
 def _grade(path, submission, exercise, info, base, timeout, kernel, threads, use_sandbox, seed, context) -> Grade:
-    from book.grade_run import Workspace
+    from grader.run import Workspace
 
     staged = context.staged(exercise, base) if use_sandbox else None
     plans = Plans(exercise, secrets.randbits(62) if seed is None else seed)
@@ -674,7 +669,7 @@ def _grade(path, submission, exercise, info, base, timeout, kernel, threads, use
 def run_until_settled(ws, base, submitted, exercise, timeout, kernel, threads, staged, context, notes, plans):
     """Run the graded copy (the plans written while the first run starts); after a lost kernel, run it again
     without what lost it (see :class:`Attempt`). Returns (attempt, cells, missing, outcomes) of the last run."""
-    from book.grade_run import run_notebook
+    from grader.run import run_notebook
 
     attempt = Attempt()
     for n in range(MAX_RUNS):
@@ -735,7 +730,7 @@ def run_until_settled(ws, base, submitted, exercise, timeout, kernel, threads, s
 
 
 def answer_flags(submission, base, questions: dict, key: set[str]) -> list[Flag]:
-    """The flags of the submission's answer cells (:mod:`book.evasions`), leaving out what the stubs themselves
+    """The flags of the submission's answer cells (:mod:`grader.evasions`), leaving out what the stubs themselves
     hold (their demo lines are the course's code, not the learner's)."""
     flags = []
     given = answers_by_question(base, strip=False)
@@ -750,8 +745,8 @@ def answer_flags(submission, base, questions: dict, key: set[str]) -> list[Flag]
 
 
 def fingerprints(submitted: dict, base, questions: dict) -> dict:
-    """Each answered question's fingerprint (:mod:`book.similarity`); untouched stubs have none."""
-    from book.similarity import fingerprint
+    """Each answered question's fingerprint (:mod:`grader.similarity`); untouched stubs have none."""
+    from grader.similarity import fingerprint
 
     stubs = {q: fingerprint("\n\n".join(sources)) for q, sources in answers_by_question(base).items()}
     out = {}
@@ -764,7 +759,7 @@ def fingerprints(submitted: dict, base, questions: dict) -> dict:
 
 def _answer_key(exercise: str, base) -> set[str]:
     """The answer key the sandbox would hide for ``exercise`` (to flag answers that import it unsandboxed)."""
-    from book.grade_stage import answer_key
+    from grader.stage import answer_key
 
     return answer_key(exercise, base)
 
@@ -912,95 +907,3 @@ def table(g: Grade) -> str:
     lines += [f"  note: {n}" for n in g.notes]
     lines += [f"  flag: {plain(f.text())}" for f in g.flags]
     return "\n".join(lines)
-
-
-def parse_pass_mark(text: str) -> float:
-    try:
-        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"the pass mark is a share of the points, 0 to 1 (or 0% to 100%), "
-                                         f"got {text!r}")
-    return value
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m book.grade", description=__doc__.split("\n")[0])
-    parser.add_argument("path", type=Path, help="a notebook, or a folder of submitted notebooks")
-    parser.add_argument("--exercise", help="the exercise the notebook(s) must be, e.g. 02_cross_entropy")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("--csv", type=Path, help="(folder) write the CSV here instead of printing it")
-    parser.add_argument("--report", type=Path, help="(folder) write the teacher's report (Markdown) here; default "
-                                                    "beside --csv, with .md")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
-                        help=f"seconds each cell may run (default {DEFAULT_TIMEOUT:g})")
-    parser.add_argument("--pass-mark", type=parse_pass_mark, help="share of the points needed, e.g. 0.6 or 60%%")
-    parser.add_argument("--jobs", type=int, default=min(4, os.cpu_count() or 1),
-                        help="(folder) notebooks graded at once")
-    parser.add_argument("--kernel", help="run in this installed Jupyter kernel (outside the sandbox)")
-    parser.add_argument("--solutions", type=Path, help="the folder of solutions notebooks (default: the repository's)")
-    parser.add_argument("--seed", type=int, help="seed of the checks' fresh inputs (default: new for every grading; "
-                                                 "give the seed a grade shows to repeat it)")
-    parser.add_argument("--no-sandbox", action="store_true",
-                        help="run submissions without the sandbox (only for notebooks you trust)")
-    args = parser.parse_args(argv)
-    if args.timeout <= 0 or args.jobs < 1:
-        parser.error("--timeout and --jobs must be positive")
-    options = dict(exercise=args.exercise, timeout=args.timeout, kernel=args.kernel, pass_mark=args.pass_mark,
-                   solutions_dir=args.solutions, seed=args.seed)
-    try:
-        if args.path.is_dir():
-            return grade_class(args, options)
-        g = grade(args.path, sandboxed=False if args.no_sandbox else None, **options)
-    except GradingError as exc:
-        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 2
-    except Exception as exc:  # never a traceback for a file the grader could not handle
-        print(f"error: internal error of the grader ({type(exc).__name__}: {exc})", file=sys.stderr)
-        return 2
-    print(json.dumps(g.to_dict(), indent=2) if args.json else table(g))
-    return 0 if g.passed else 1
-
-
-def grade_class(args, options) -> int:
-    from book.grade_report import report
-
-    if args.no_sandbox:
-        print("warning: --no-sandbox: the submissions run with the grader's rights and can change files, other "
-              "grades and the repository; use it only for notebooks you trust", file=sys.stderr)
-    check_kernel(args.kernel)
-    interrupted = False
-    try:
-        rows = grade_folder(args.path, args.jobs, sandboxed=False if args.no_sandbox else True, **options)
-    except Interrupted as exc:
-        rows, interrupted = exc.rows, True
-    errors = [(learner, g) for learner, _, g in rows if not isinstance(g, Grade)]
-    report_path = args.report or (args.csv.with_suffix(".md") if args.csv else None)
-    if args.json:
-        print(json.dumps([{"learner": learner, **(g.to_dict() if isinstance(g, Grade) else {"error": g})}
-                          for learner, _, g in rows], indent=2))
-    if args.csv:
-        write_atomically(args.csv, csv_text(rows))
-    if report_path:
-        write_atomically(report_path, report(rows))
-    if not args.json:
-        if args.csv:
-            for learner, _, g in rows:
-                print(f"{learner}: " + (f"{g.score}/{g.max_score} ({g.percent:.0f}%), "
-                                        f"{'passed' if g.passed else 'NOT passed'}"
-                                        + (f", {len(g.flags)} flag(s)" if g.flags else "")
-                                        if isinstance(g, Grade) else f"not graded: {g}"))
-            print(f"wrote {args.csv} ({len(rows)} rows)" + (f" and {report_path}" if report_path else ""))
-        else:
-            sys.stdout.write(csv_text(rows))
-    for learner, error in errors:
-        print(f"error: {learner}: {error}", file=sys.stderr)
-    if interrupted:
-        print("error: interrupted; the rows not graded say so", file=sys.stderr)
-        return 130
-    return 2 if errors else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -43,7 +43,7 @@ import ast
 import re
 from dataclasses import dataclass
 
-from book.similarity import python_source
+from grader.similarity import python_source
 
 KINDS = ("answer-key", "forbidden", "tampering", "unusual")
 
@@ -60,7 +60,7 @@ FRAME_ATTRIBUTES = {"f_back", "f_globals", "f_locals", "f_builtins", "tb_frame",
                     "__subclasses__", "__globals__", "__builtins__", "__torch_function__", "__torch_dispatch__"}
 STORE_ONLY = {"__class__", "__dict__", "__code__", "__closure__", "__defaults__", "__kwdefaults__"}
 GRADING_MODULES = ("book.protocol", "book.plain_data", "book.replay", "book.questions", "book.nbval_outcomes",
-                   "book.grade", "book.sandbox", "book.checks", "book.exercise_cells", "nbval", "_pytest")
+                   "book.checks", "grader", "nbval", "_pytest")
 TAMPERING_MODULES = {"ctypes", "torch.overrides", "torch.utils._python_dispatch", "torch._C", "_ctypes"}
 UNUSUAL_MODULES = {"subprocess", "multiprocessing", "threading", "_thread", "concurrent", "importlib", "socket",
                    "asyncio", "pty", "mmap", "signal", "atexit", "resource", "gc", "builtins", "pickle", "marshal",
