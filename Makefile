@@ -63,8 +63,10 @@ serve: book
 lab: setup
 	$(BIN)/jupyter lab chapters
 
+# Two pytest-xdist workers, whole test modules each, in the order tests/conftest.py gives (the book's tests last:
+# the book builds beside the others); the build keeps a core and the workers share the rest.
 test: setup browser
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 # Grade one notebook (a table; exit status 1 below the pass mark) or a folder of submissions (CSV on stdout;
 # GRADE_ARGS="--csv grades.csv" writes a file). See `.venv/bin/python -m grader --help`.

@@ -1,4 +1,7 @@
-"""Fixtures shared by the book tests: the book built once per test session (with -W), served on localhost.
+"""Fixtures shared by the book tests: the book built once per test run (with -W), served on localhost.
+
+`make test` runs two pytest-xdist workers; the book is built once for both, in a folder the run shares, by the
+first worker whose tests need it, and the tests are ordered so that those of the built book come last.
 
 Set COURSE_BUILT_BOOK=<path to a built _build/html> to reuse a build while developing; without it (CI,
 `make test`) the session builds the book itself, into a temporary folder, with -W so that any warning or
@@ -8,9 +11,11 @@ failing cell fails the tests: both editions, English then Chinese (``built_book`
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -25,46 +30,78 @@ import book_site  # noqa: E402
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 BUILD_TIMEOUT_S = 3600  # ~3 min alone; a loaded 2-core machine took 22 min (one chapter trains for minutes)
-WEIGHT_REPORT = pytest.StashKey[str]()
+# The folder one test run shares between its processes (`make test` runs two pytest-xdist workers): the book's
+# build and the page-weight report. Made by the controlling process before the workers start (they inherit it).
+SHARED_ENV = "COURSE_TEST_RUN_DIR"
+# The workers yield the processor to the book build, whose single kernel is the run's longest chain of work:
+# the build keeps a whole core, the workers share the rest, and when one of them waits (a timeout, a browser)
+# the other uses the idle time.
+WORKER_NICENESS = 5
 
 
-class _BackgroundBuild:
-    """`jupyter-book build -W` started as soon as collection shows a test that needs the book: the English
-    edition, then the Chinese one from the same execution cache, into <out>/_build/html and .../html/zh_CN
-    (scripts/i18n.py build, what `make book` runs).
+def _is_worker(config) -> bool:
+    return hasattr(config, "workerinput")  # set by pytest-xdist in its worker processes
+
+
+def _unniced() -> None:
+    """In the build's process, before it runs: back to the priority the run started with, where allowed (only
+    root may lower a niceness; elsewhere the build shares the workers' priority)."""
+    if os.geteuid() == 0:
+        os.nice(-os.nice(0))
+
+
+def _shared_dir() -> Path:
+    return Path(os.environ[SHARED_ENV])
+
+
+class _SharedBuild:
+    """`scripts/i18n.py build` run once per test run, into <shared>/book, by the first process whose tests
+    need it, as soon as its collection shows one: the English edition, then the Chinese one from the same
+    execution cache, into <shared>/book/_build/html and .../html/zh_CN (what `make book` runs).
 
     The build executes every chapter (the only run of the chapters in the test session) in one kernel while the
-    rest of the session (nbval over the solutions, the package tests) runs in another: on two cores the two
-    overlap instead of queueing.
+    rest of the session (nbval over the solutions, the package tests) runs in the workers. Its exit status is
+    written to a file by the shell that starts it, so any worker can wait for it, whichever started it and
+    even after that one has finished its tests; the controlling process stops it at the end of the run.
     """
 
-    def __init__(self, out: Path):
-        self.out = out
-        self.log = open(out / "build.log", "w+")
-        self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "scripts" / "i18n.py"), "build", "--path-output", str(out)],
-            cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, text=True)
+    def __init__(self, shared: Path):
+        self.dir = shared / "book"
+        self.status = self.dir / "exit-status"
+        self.log = self.dir / "build.log"
+        self.pid = self.dir / "pid"
+
+    def start_once(self) -> None:
+        self.dir.mkdir(exist_ok=True)
+        try:  # the first process to create this file starts the build; the others only wait for it
+            os.close(os.open(self.dir / "started", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return
+        command = [sys.executable, str(ROOT / "scripts" / "i18n.py"), "build", "--path-output", str(self.dir)]
+        with open(self.log, "w") as log:
+            process = subprocess.Popen(
+                ["/bin/sh", "-c", '"$@"; echo $? > "$0.tmp" && mv "$0.tmp" "$0"', str(self.status), *command],
+                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_unniced)
+        self.pid.write_text(str(process.pid))
 
     def html(self) -> Path:
-        try:
-            code = self.process.wait(timeout=BUILD_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            pytest.fail(f"the book build took longer than {BUILD_TIMEOUT_S} s")
-        self.log.seek(0)
-        text = self.log.read()
+        deadline = time.monotonic() + BUILD_TIMEOUT_S
+        while not self.status.exists():
+            if time.monotonic() > deadline:
+                pytest.fail(f"the book build took longer than {BUILD_TIMEOUT_S} s (log: {self.log})")
+            time.sleep(1)
+        code = int(self.status.read_text())
+        text = self.log.read_text(errors="replace")
         warnings = "\n".join(line for line in text.splitlines() if "WARNING" in line or "ERROR" in line)
         assert code == 0, f"book build failed (exit {code}):\n{warnings}\n...\n{text[-5000:]}"
-        return self.out / "_build" / "html"
+        return self.dir / "_build" / "html"
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-        self.log.close()
-
-
-BUILD = pytest.StashKey[_BackgroundBuild]()
+        """Stop the build if it still runs, with the kernels it started (its own process group)."""
+        try:
+            os.killpg(int(self.pid.read_text()), signal.SIGKILL)
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            pass
 
 
 # Modules whose gradings run two notebooks at once (--jobs 2): placed after the other tests, so that they come
@@ -72,26 +109,42 @@ BUILD = pytest.StashKey[_BackgroundBuild]()
 TWO_CORE_MODULES = ("test_grade.py", "test_grade_hostile.py")
 
 
+def needs_book(item) -> bool:
+    return "built_book" in getattr(item, "fixturenames", ())
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(session, config, items):
     """Tests of the built book run last, so that everything else runs while the book builds; just before them,
-    the class gradings that use both cores."""
-    items.sort(key=lambda item: ("built_book" in getattr(item, "fixturenames", ()),
-                                 item.path.name in TWO_CORE_MODULES))
+    the class gradings that use both cores. (`make test` hands whole modules to its workers, in this order: a
+    module needs the book in all its tests or in none.)"""
+    mixed = sorted({item.path.name for item in items if needs_book(item)}
+                   & {item.path.name for item in items if not needs_book(item)})
+    if mixed:
+        raise pytest.UsageError(f"{', '.join(mixed)}: a test module must need the built book in all its tests or "
+                                "in none (make test hands whole modules to its workers, the book's last): move "
+                                "the tests that need it into a module of their own")
+    items.sort(key=lambda item: (needs_book(item), item.path.name in TWO_CORE_MODULES))
+
+
+def pytest_configure(config):
+    if _is_worker(config):
+        os.nice(WORKER_NICENESS)
+    else:  # the controlling process, or a run without workers: it owns the shared folder
+        os.environ[SHARED_ENV] = tempfile.mkdtemp(prefix="course-test-run-")
 
 
 def pytest_collection_finish(session):
     if os.environ.get("COURSE_BUILT_BOOK") or session.config.option.collectonly:
         return
-    if any("built_book" in getattr(item, "fixturenames", ()) for item in session.items):
-        out = Path(tempfile.mkdtemp(prefix="course-book-"))
-        session.config.stash[BUILD] = _BackgroundBuild(out)
+    if any(needs_book(item) for item in session.items):
+        _SharedBuild(_shared_dir()).start_once()
 
 
 def pytest_unconfigure(config):
-    build = config.stash.get(BUILD, None)
-    if build is not None:
-        build.stop()
-        shutil.rmtree(build.out, ignore_errors=True)
+    if not _is_worker(config) and SHARED_ENV in os.environ:
+        _SharedBuild(_shared_dir()).stop()
+        shutil.rmtree(_shared_dir(), ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -104,10 +157,8 @@ def built_book(pytestconfig) -> Path:
             pytest.fail(f"COURSE_BUILT_BOOK={reuse} is not a built book (no intro.html / search.html there): "
                         "point it at a _build/html folder, or unset it to build the book")
         return html
-    build = pytestconfig.stash.get(BUILD, None)
-    if build is None:  # e.g. a test asked for the book through another fixture only after collection
-        out = Path(tempfile.mkdtemp(prefix="course-book-"))
-        build = pytestconfig.stash[BUILD] = _BackgroundBuild(out)
+    build = _SharedBuild(_shared_dir())
+    build.start_once()  # e.g. a test asked for the book through another fixture only after collection
     return build.html()
 
 
@@ -143,15 +194,15 @@ def chromium():
 
 
 @pytest.fixture(scope="session")
-def show_page_weight(pytestconfig):
-    """Call with the page-weight report's text: it is printed at the end of the test session."""
+def show_page_weight():
+    """Call with the page-weight report's text: the controlling process prints it at the end of the test run."""
     def show(report: str):
-        pytestconfig.stash[WEIGHT_REPORT] = report
+        (_shared_dir() / "page-weight.txt").write_text(report, encoding="utf-8")
     return show
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    report = config.stash.get(WEIGHT_REPORT, None)
-    if report:
+    report = _shared_dir() / "page-weight.txt" if SHARED_ENV in os.environ else None
+    if report is not None and report.exists():
         terminalreporter.section("page weight of the built book")
-        terminalreporter.write_line(report)
+        terminalreporter.write_line(report.read_text(encoding="utf-8"))

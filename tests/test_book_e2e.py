@@ -31,6 +31,7 @@ LAUNCH = book_site.launch_settings(ROOT)
 SCREENSHOTS = ROOT / "_build" / "screenshots"
 FULL_PAGE = os.environ.get("COURSE_SCREENSHOTS") == "full"  # whole-page screenshots cost ~3 s a chapter
 WEIGHT_JSON = ROOT / "_build" / "page_weight.json"
+ZH = "zh_CN"  # the folder of the Chinese edition inside the site (scripts/language_links.py)
 
 # Math in a page's source: $$..$$, $..$ (dollarmath), \(..\), \[..\], amsmath environments, {math} roles.
 SOURCE_MATH = re.compile(r"\$\$|\$[^\s$][^$\n]*\$|\\\(|\\\[|\\begin\{|\{math\}")
@@ -59,7 +60,8 @@ def visits(browser, built_book, show_page_weight) -> dict:
     """Every page of the table of contents, visited once: {docname: PageVisit}."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     for old in SCREENSHOTS.glob("*.png"):  # pages since removed from the book must not leave stale pictures
-        old.unlink()
+        if not old.name.startswith(f"{ZH}_"):  # the Chinese pages' are test_book_e2e_zh.py's
+            old.unlink()
     visits = {page.docname: browser.visit(page.html, screenshot=SCREENSHOTS / f"{page.slug}.png", full_page=FULL_PAGE)
               for page in PAGES}
     summary = page_weight.weight_summary({page.html: visits[page.docname].loaded for page in PAGES},
@@ -270,197 +272,23 @@ def test_page_weight_report_covers_every_page(visits):
     assert summary["largest_assets"], summary
 
 
-# --- the Chinese edition (issue 16): every page again under zh_CN/, and the language links both ways ----------
+# --- the language links (the Chinese pages': test_book_e2e_zh.py) -------------------------------------------
 
-ZH = "zh_CN"  # the folder of the Chinese edition inside the site (scripts/language_links.py)
-
-
-def zh_catalogue(name: str) -> dict:
-    """The translated, non-fuzzy messages of locales/zh_CN/LC_MESSAGES/<name>.po."""
-    from babel.messages.pofile import read_po
-
-    path = ROOT / "locales" / ZH / "LC_MESSAGES" / f"{name}.po"
-    with open(path, "rb") as handle:
-        return {m.id: m.string for m in read_po(handle) if m.id and m.string and not m.fuzzy}
-
-
-@pytest.fixture(scope="module")
-def browser_zh(browser):
-    """The same Chromium, reading the Chinese edition: paths are relative to <site>/zh_CN/."""
-    import copy
-
-    zh = copy.copy(browser)
-    zh.base_url = f"{browser.base_url}/{ZH}"
-    return zh
-
-
-@pytest.fixture(scope="module")
-def visits_zh(browser_zh, built_book_zh) -> dict:
-    """Every Chinese page, visited once like the English ones: {docname: PageVisit}."""
-    return {page.docname: browser_zh.visit(page.html, screenshot=SCREENSHOTS / f"{ZH}_{page.slug}.png",
-                                           full_page=FULL_PAGE)
-            for page in PAGES}
-
-
-@pytest.mark.parametrize("page", PAGES, ids=page_id)
-def test_chinese_page_loads_offline_without_errors(visits_zh, page):
-    visit = visits_zh[page.docname]
-    problems = load_problems(visit)
-    problems += [f"asked for a file outside the book: {url}" for url in sorted(set(visit.blocked))]
-    assert problems == [], f"{ZH}/{page.html}:\n  " + "\n  ".join(problems)
-
-
-@pytest.mark.parametrize("page", PAGES, ids=page_id)
-def test_chinese_page_typesets_math_and_loads_images(visits_zh, page):
-    probe = visits_zh[page.docname].probe
-    assert probe["math_errors"] == [] and probe["untypeset_math"] == [] and probe["raw_tex"] == [], (
-        f"{ZH}/{page.html}: math not typeset (a translation broke a formula?): "
-        f"{probe['math_errors'] or probe['untypeset_math'] or probe['raw_tex']}")
-    if source_has_math(page):
-        assert probe["mjx_containers"] > 0, f"{ZH}/{page.html}: its source has math, but MathJax typeset nothing"
-    broken = [image for image in probe["images"] if not image["complete"] or image["natural_width"] == 0]
-    assert broken == [], f"{ZH}/{page.html}: images that did not load: {broken}"
-    assert probe["bare_widget_reprs"] == [] and probe["dead_controls"] == [], f"{ZH}/{page.html}: {probe}"
-    assert probe["widget_views_rendered"] == probe["widget_views"], f"{ZH}/{page.html}: widgets not rendered"
-
-
-def page_title(html: str) -> str:
-    """The text of a built page's <h1>, without its tags and its "#" anchor link."""
-    import html as html_module
-
-    h1 = re.search(r"<h1[^>]*>(.*?)</h1>", html, re.S)
-    text = re.sub(r'<a class="headerlink".*?</a>', "", h1.group(1), flags=re.S) if h1 else ""
-    return html_module.unescape(re.sub(r"<[^>]+>", "", text)).strip()
-
-
-@pytest.mark.parametrize("page", PAGES, ids=page_id)
-def test_chinese_page_is_the_translated_page(built_book, built_book_zh, page):
-    """<html lang="zh-CN">, and the page's title is its catalogue's translation of the English title (the
-    English one where it is untranslated: tests/test_translation.py fails for that)."""
-    html = (built_book_zh / page.html).read_text(encoding="utf-8")
-    assert re.search(r'<html[^>]* lang="zh-CN"', html), f"{ZH}/{page.html}: not marked lang=\"zh-CN\""
-    english = page_title((built_book / page.html).read_text(encoding="utf-8"))
-    def plain(text):  # a message as its heading shows it: without Markdown's emphasis and code marks
-        return re.sub(r"[*`]", "", text)
-
-    catalogue = {plain(msgid): plain(msgstr) for msgid, msgstr in zh_catalogue(page.docname).items()}
-    assert english, f"{page.html}: no <h1>"
-    expected = catalogue.get(english, english)
-    assert page_title(html) == expected, (
-        f"{ZH}/{page.html}: the title is {page_title(html)!r}; the catalogue translates {english!r} as "
-        f"{catalogue.get(english)!r}")
-
-
-@pytest.mark.parametrize("page", QUIZ_PAGES, ids=page_id)
-def test_chinese_quiz_answers_in_the_page(visits_zh, page):
-    quizzes = visits_zh[page.docname].quizzes
-    assert [quiz["name"] for quiz in quizzes] == [page.source.stem], f"{ZH}/{page.html}: {quizzes}"
-    quiz = quizzes[0]
-    assert quiz["ready"] and quiz["error"] is None, f"{ZH}/{page.html}: {quiz}"
-    assert quiz["wrong_explained"] in (True, None) and quiz["right_marked"] in (True, None), quiz
-    assert quiz["number_checked"] in (True, None), quiz
-    assert True in (quiz["wrong_explained"], quiz["number_checked"]), f"{ZH}/{page.html}: no question was answered"
-    for theme, ratios in quiz["contrast"].items():
-        assert min(ratios.values()) >= 4.5, f"{ZH}/{page.html}: the quiz is hard to read in {theme} mode: {ratios}"
-
-
-@pytest.mark.parametrize("page", QUIZ_PAGES, ids=page_id)
-def test_chinese_quiz_is_in_chinese(built_book_zh, page):
-    """The quiz of a Chinese page is rendered in Chinese (scripts/render_quizzes.py), from the quiz's catalogue."""
-    from book.quiz import load_quiz
-
-    html = (built_book_zh / page.html).read_text(encoding="utf-8")
-    assert re.search(rf'<div class="cq-quiz" id="cq-[^"]+" lang="zh-CN" data-quiz="{page.source.stem}"', html), (
-        f"{ZH}/{page.html}: the quiz is not marked lang=\"zh-CN\" (render_quizzes not loaded?)")
-    prompt = load_quiz(page.source.stem).questions[0].prompt
-    expected = zh_catalogue(f"quizzes/{page.source.stem}").get(prompt, prompt)
-    first = re.search(r'<p class="cq-prompt"[^>]*>(.*?)</p>', html, re.S).group(1)
-    assert re.sub(r"<[^>]+>", "", first) == re.sub(r"`", "", expected), (
-        f"{ZH}/{page.html}: the first question reads {first!r}, its catalogue says {expected!r}")
-
-
-def test_chinese_search_finds_a_page_by_its_chinese_title(browser_zh, built_book, built_book_zh):
-    """Sphinx's Chinese search (words split by jieba) finds a chapter by the Chinese words of its title."""
-    cjk = re.compile(r"[\u4e00-\u9fff]{2,}")
-    for page in NOTEBOOK_PAGES:
-        title = page_title((built_book_zh / page.html).read_text(encoding="utf-8"))
-        if title != page_title((built_book / page.html).read_text(encoding="utf-8")) and cjk.search(title):
-            break
-    else:
-        pytest.fail("no chapter has a Chinese title yet, so the Chinese search cannot be tried: translate the "
-                    "titles (tests/test_translation.py lists what is untranslated)")
-    query = max(cjk.findall(title), key=len)
-    visit, results = browser_zh.search(query, timeout_ms=10_000)
-    assert visit.status == 200 and visit.page_errors == [] and visit.blocked == [], visit
-    found = {site_path(url).removeprefix(f"{ZH}/") for url in results}
-    assert page.html in found, (f"searching {query!r} (from the title {title!r}) in the Chinese edition found "
-                                f"{sorted(found)}; the page says {visit.probe['search_text']!r}")
-
-
-@pytest.mark.parametrize("page", PAGES, ids=page_id)
-def test_language_links_lead_to_the_same_page(visits, visits_zh, page):
-    """Each edition's page links, by a relative address, to the same page in the other edition (which the browser
-    loaded, marked with its language), and both name the pair as <link rel="alternate" hreflang>."""
+def check_language_links(visit, page, own: str) -> None:
+    """The page links, by a relative address, to the same page in the other edition (which the browser loaded,
+    marked with its language), and names the pair as <link rel="alternate" hreflang>."""
+    other, target = ("zh-CN", f"{ZH}/{page.html}") if own == "en" else ("en", page.html)
     both = sorted([["en", f"/{page.html}"], ["zh-CN", f"/{ZH}/{page.html}"]])
-    for visit, own, other, target in ((visits[page.docname], "en", "zh-CN", f"{ZH}/{page.html}"),
-                                      (visits_zh[page.docname], "zh-CN", "en", page.html)):
-        probe, where = visit.probe, site_path(visit.url)
-        assert probe["lang"] == own, f"{where}: <html lang={probe['lang']!r}>, expected {own!r}"
-        links = [link for link in probe["language_links"] if link["hreflang"] == other]
-        assert len(links) == 1, f"{where}: {len(links)} links to the {other} page ({probe['language_links']})"
-        href = links[0]["href"]
-        assert not urlsplit(href).scheme and not href.startswith("/"), f"{where}: {href} is not relative"
-        assert site_path(links[0]["url"]) == target, f"{where}: the {other} link leads to {links[0]['url']}"
-        assert sorted([lang, urlsplit(url).path] for lang, url in probe["alternates"]) == both, probe["alternates"]
-
-
-def test_clicking_the_language_links_goes_there_and_back(browser):
-    """A reader's round trip on one chapter: English -> its 中文 link -> the Chinese page -> its English link."""
-    page = next(p for p in PAGES if p.is_notebook)
-    visit = book_browser.PageVisit(url=f"{browser.base_url}/{page.html}")
-    context, tab = browser._open(visit)
-    try:
-        tab.goto(visit.url, wait_until="load")
-        for language, expected in (("zh-CN", f"{ZH}/{page.html}"), ("en", page.html)):
-            link = tab.locator(f'a.course-language-link[hreflang="{language}"]')
-            assert link.count() == 1, f"{site_path(tab.url)}: {link.count()} links to the {language} page"
-            with tab.expect_navigation(wait_until="load"):
-                link.click()
-            arrived = (site_path(tab.url), tab.evaluate("document.documentElement.lang"))
-            assert arrived == (expected, language), f"{page.html}: followed the {language} link to {arrived}"
-    finally:
-        context.close()
-    assert visit.blocked == [] and visit.page_errors == [], (visit.blocked, visit.page_errors)
+    probe, where = visit.probe, site_path(visit.url)
+    assert probe["lang"] == own, f"{where}: <html lang={probe['lang']!r}>, expected {own!r}"
+    links = [link for link in probe["language_links"] if link["hreflang"] == other]
+    assert len(links) == 1, f"{where}: {len(links)} links to the {other} page ({probe['language_links']})"
+    href = links[0]["href"]
+    assert not urlsplit(href).scheme and not href.startswith("/"), f"{where}: {href} is not relative"
+    assert site_path(links[0]["url"]) == target, f"{where}: the {other} link leads to {links[0]['url']}"
+    assert sorted([lang, urlsplit(url).path] for lang, url in probe["alternates"]) == both, probe["alternates"]
 
 
 @pytest.mark.parametrize("page", PAGES, ids=page_id)
-def test_chinese_page_weight_within_budget(visits_zh, built_book, page):
-    """The same budget as the English pages (server paths are under /zh_CN/, hence the site's root here)."""
-    loaded = visits_zh[page.docname].loaded
-    summary = page_weight.weight_summary({page.html: loaded}, html_dir=built_book)
-    total = summary["pages"][0]["total_gzip_bytes"]
-    assert total <= page_weight.BUDGET_GZIP_BYTES, (
-        f"{ZH}/{page.html} downloads {total / 1024:,.0f} KiB gzipped, over the budget of "
-        f"{page_weight.BUDGET_GZIP_BYTES / 1024:,.0f} KiB; heaviest: "
-        + ", ".join(f"{path} {size / 1024:,.0f} KiB"
-                    for path, size in page_weight.largest_assets_of(loaded, built_book)))
-
-
-def toc_captions() -> list[str]:
-    import yaml
-
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
-    return [part["caption"] for part in toc.get("parts", []) if part.get("caption")]
-
-
-@pytest.mark.parametrize("page", PAGES, ids=page_id)
-def test_chinese_sidebar_captions_are_translated(built_book_zh, page):
-    """The sidebar's part captions come from _toc.yml; their translations are in intro.po
-    (scripts/translate_toc.py applies them). English where untranslated: tests/test_translation.py fails."""
-    import html as html_module
-
-    catalogue = zh_catalogue("intro")
-    expected = [catalogue.get(caption, caption) for caption in toc_captions()]
-    text = (built_book_zh / page.html).read_text(encoding="utf-8")
-    shown = [html_module.unescape(c) for c in re.findall(r'<span class="caption-text">([^<]*)</span>', text)]
-    assert shown == expected, f"{ZH}/{page.html}: the sidebar's captions are {shown}, expected {expected}"
+def test_page_links_to_the_same_chinese_page(visits, page):
+    check_language_links(visits[page.docname], page, own="en")

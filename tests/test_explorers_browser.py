@@ -4,8 +4,8 @@ Pages are generated from the Python objects (``book.explorers.standalone_page``)
 other request is aborted and recorded. Each explorer is driven by keyboard and by mouse, and the numbers it shows
 are compared with the reference computed here by ``book`` (softmax, cross-entropy and its gradient within 1e-6,
 in-page training against ``book.train`` within 1e-4); settings go through the URL hash and back; the pages raise
-no error and request nothing, work in dark mode and at 375 px. The last tests open the built book's pages that
-hold explorers (``built_book``: the session's build, or COURSE_BUILT_BOOK).
+no error and request nothing, work in dark mode and at 375 px. The built book's pages that hold explorers are
+tests/test_explorers_in_the_book.py's.
 
 Chromium is Debian's (scripts/book_browser.py finds it, with the flags of the course's other browser tests).
 """
@@ -508,56 +508,3 @@ def test_dark_mode_draws_light_ink_on_the_dark_page(session, site):
     assert luminance(colours["dark"]["text"]) > 0.6 > 0.3 > luminance(colours["light"]["text"])
     assert luminance(colours["dark"]["axis"]) > 0.6 and luminance(colours["dark"]["bar"]) > 0.45
     assert colours["dark"]["point"] != colours["light"]["point"]
-
-
-# --- the built book ------------------------------------------------------------------------------------------
-
-def explorer_pages(html: Path) -> list[str]:
-    return sorted(str(p.relative_to(html)) for p in html.rglob("*.html")
-                  if "_sources" not in p.relative_to(html).parts and 'class="sx-root"' in p.read_text(errors="replace"))
-
-
-def test_the_built_books_explorers_work_offline(chromium, built_book, book_url):
-    pages = explorer_pages(built_book)
-    assert "chapters/99_widgets_gallery.html" in pages, pages
-    for path in pages:
-        # The Chinese pages run the same scripts as the English ones: their text is what differs, so they are
-        # opened in the narrow, dark view only, where longer labels would overflow first.
-        views = ((NARROW, "dark"),) if path.startswith("zh_CN/") else ((WIDE, "light"), (NARROW, "dark"))
-        for viewport, scheme in views:
-            s = Session(chromium, book_url, viewport, scheme)
-            try:
-                page = s.open(f"{book_url}/{path}")
-                settle(page)
-                kinds = page.evaluate("[...document.querySelectorAll('.sx-root')].map(r => r.dataset.kind)")
-                overflowing = page.evaluate("(width) => [...document.querySelectorAll('.sx-root')].filter(r => "
-                                            "r.scrollWidth > r.clientWidth || r.getBoundingClientRect().right > width)"
-                                            ".map(r => r.dataset.kind)", viewport["width"])
-                assert kinds and not overflowing, (path, viewport, overflowing)
-                if scheme == "dark":  # light ink on the page's dark background, not on the theme's light card
-                    assert page.evaluate("document.documentElement.dataset.theme") == "dark"
-                    ink, card = page.evaluate("""() => { const r = document.querySelector('.sx-root');
-                        return [getComputedStyle(r.querySelector('.sx-readout')).color,
-                                getComputedStyle(r.parentElement).backgroundColor]; }""")
-                    assert luminance(ink) > 0.6 and (card == "rgba(0, 0, 0, 0)" or luminance(card) < 0.3), (ink, card)
-                if "softmax" in kinds:
-                    language = "zh_CN" if path.startswith("zh_CN/") else "en"
-                    slider(page, "softmax", strings(language)["softmax.temperature"]).first.focus()
-                    page.keyboard.press("ArrowRight")
-                    check_softmax_page(page, language=language)
-                s.clean()
-            finally:
-                s.context.close()
-
-
-def test_the_gallery_trains_in_the_page_like_book_train(chromium, built_book, book_url, subset_tensors):
-    s = Session(chromium, book_url, WIDE)
-    try:
-        page = s.open(f"{book_url}/chapters/99_widgets_gallery.html")
-        settle(page)
-        check_training_page(page, subset_tensors)
-        check_boundary_page(page)
-        check_xent_page(page)
-        s.clean()
-    finally:
-        s.context.close()

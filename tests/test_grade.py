@@ -194,20 +194,33 @@ def softmax_answers(**replace):
     return answers
 
 
-def test_an_endless_loop_is_cut_by_the_timeout_and_costs_only_its_question(tmp_path):
-    path, _ = submission(tmp_path, "01_softmax", softmax_answers(
-        q2="def softmax_rows(Z):\n    while True:\n        pass"))
-    code, report, q = graded_json(path, "--timeout", 15)
+STUBBORN_LOOP = ("def softmax(z):\n    import time\n    while True:\n        try:\n            time.sleep(0.05)\n"
+                 "        except BaseException:  # swallows nbval's KeyboardInterrupt\n            pass")
+
+
+@pytest.fixture(scope="module")
+def endless_loops_graded(tmp_path_factory):
+    """Two submissions of exercise 01 with --timeout 15, graded side by side (--jobs 2: the two timeouts are
+    waited out together): one loops in q2, one in q1 swallowing the interrupt. {learner: report}."""
+    folder = tmp_path_factory.mktemp("loops") / "class"
+    submission(folder, "01_softmax", softmax_answers(q2="def softmax_rows(Z):\n    while True:\n        pass"),
+               name="endless.ipynb")
+    submission(folder, "01_softmax", softmax_answers(q1=STUBBORN_LOOP), name="stubborn.ipynb")
+    result = run_grader(folder, "--json", "--jobs", 2, "--timeout", 15)
+    assert result.returncode in (0, 1), result.stdout[-3000:] + result.stderr
+    return {row["learner"]: row for row in json.loads(result.stdout)}
+
+
+def test_an_endless_loop_is_cut_by_the_timeout_and_costs_only_its_question(endless_loops_graded):
+    report = endless_loops_graded["endless"]
+    q = {question["id"]: question for question in report["questions"]}
     assert q["q2"]["status"] == INCORRECT and "longer than the 15 s limit" in q["q2"]["message"]
     assert [q[i]["status"] for i in ("q1", "q3", "q4")] == [CORRECT] * 3
-    assert report["score"] == 6 and code == 0  # 6 of 8 points passes the 60 % mark
+    assert report["score"] == 6 and report["passed"] is True  # 6 of 8 points passes the 60 % mark
 
 
-def test_a_loop_that_ignores_the_interrupt_is_cut_too_and_the_rest_is_graded_on_a_second_run(tmp_path):
-    stubborn = ("def softmax(z):\n    import time\n    while True:\n        try:\n            time.sleep(0.05)\n"
-                "        except BaseException:  # swallows nbval's KeyboardInterrupt\n            pass")
-    path, _ = submission(tmp_path, "01_softmax", softmax_answers(q1=stubborn))
-    code, report, q = graded_json(path, "--timeout", 15)
+def test_a_loop_that_ignores_the_interrupt_is_cut_too_and_the_rest_is_graded_on_a_second_run(endless_loops_graded):
+    q = {question["id"]: question for question in endless_loops_graded["stubborn"]["questions"]}
     assert q["q1"]["status"] == INCORRECT and "could not be interrupted" in q["q1"]["message"]
     assert "costs this question only" in q["q1"]["message"]
     assert [q[i]["status"] for i in ("q2", "q3", "q4")] == [CORRECT] * 3
