@@ -171,6 +171,17 @@ PROBE_JS = r"""
     language_links: [...document.querySelectorAll('a.course-language-link')]
                       .map(a => ({hreflang: a.hreflang, href: a.getAttribute('href'), url: a.href})),
     alternates: [...document.querySelectorAll('link[rel=alternate][hreflang]')].map(l => [l.hreflang, l.href]),
+    // The page's chrome: every text and label outside the article (the theme's words), for the language check.
+    chrome_text: (() => {
+      const out = [], attributes = ['title', 'aria-label', 'placeholder', 'alt', 'data-bs-title'];
+      const outside = e => !e.closest('article.bd-article') && !e.closest(SKIP);
+      const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+      for (let n = walker.nextNode(); n; n = walker.nextNode())
+        if (n.parentElement && outside(n.parentElement) && n.data.trim()) out.push(n.data.trim());
+      for (const e of document.body.querySelectorAll('[title], [aria-label], [placeholder], img[alt], [data-bs-title]'))
+        if (outside(e)) for (const a of attributes) if (e.getAttribute(a)) out.push(e.getAttribute(a));
+      return out;
+    })(),
   };
 }
 """

@@ -206,3 +206,17 @@ def test_the_chinese_pages_explorers_work_offline(browser, built_book_zh, book_u
     opened in the narrow, dark view only, where longer labels would overflow first. (In the Chromium this
     module's visits use: Playwright's sync API runs one instance per thread.)"""
     check_built_explorers(browser._browser, book_url, built_book_zh, prefix=f"{ZH}/", language=ZH)
+
+
+# Names the Chinese chrome keeps in Latin letters: services, a key, the other edition's link, file types.
+THEME_NAMES = {"Binder", "Colab", "Thebe", "PDF", "Ctrl", "English", "ipynb", "md", "pdf"}
+CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=page_id)
+def test_chinese_page_chrome_is_chinese(visits_zh, page):
+    """No English word outside the article but names (locales/zh_CN/LC_MESSAGES/theme.po,
+    scripts/translate_theme.py)."""
+    english = sorted({text for text in visits_zh[page.docname].probe["chrome_text"]
+                      if not CJK.search(text) and set(re.findall(r"[A-Za-z]{2,}", text)) - THEME_NAMES})
+    assert english == [], f"{ZH}/{page.html}: English outside the article: {english}; add it to theme.po"
