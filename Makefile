@@ -13,7 +13,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # it measured); exported here for the processes the targets start before any of them imports book.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: help setup venv data web-assets browser sandbox book serve lab test bench grade exercises catalogues lock clean
+.PHONY: help setup venv data web-assets fonts browser sandbox book serve lab test bench grade exercises catalogues lock clean
 
 help:
 	@echo "make book    build the executed book into _build/html, the Chinese edition into _build/html/zh_CN (make serve: build, then serve on :$(PORT))"
@@ -44,11 +44,17 @@ web-assets:
 browser:
 	scripts/setup_system.sh browser
 
+# A font with Chinese glyphs for the figures' Chinese drawings (Debian: installed here); fails, naming the package,
+# where matplotlib finds none.
+fonts: venv
+	scripts/setup_system.sh fonts
+	$(BIN)/python -m book.figure_language font
+
 # bubblewrap: every submission graded in a folder runs in its own sandbox.
 sandbox:
 	scripts/setup_system.sh sandbox
 
-setup: venv data web-assets
+setup: venv data web-assets fonts
 
 # Both editions, one site: English into _build/html (executing what changed, cache in _build/.jupyter_cache), then
 # Chinese into _build/html/zh_CN from the same cache (it executes nothing), each with -W -n --keep-going.

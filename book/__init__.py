@@ -20,6 +20,8 @@ Each module is one idea, taught in its chapter and imported from here by the cha
 - ``book.otto``     -- the Otto-style tabular data set of chapter 11, with its exact Bayes-optimal log loss
   (and label shift: other class shares in the test split);
 - ``book.kaggle``   -- Kaggle's multi-class log loss, Otto CSV files, submissions and their scoring;
+- ``book.figure_language`` -- each figure shown in Jupyter drawn in English and in Chinese (the Chinese edition
+  shows the second), in the language a learner chose (``BOOK_LANGUAGE``);
 - ``book.bench``    -- the data-pipeline benchmark of the Performance page (``python -m book.bench``): pipelines,
   timing, report (the whole-book build and the grader are timed by ``benchmarks/``, in the repository);
 
@@ -51,3 +53,10 @@ OMP_WAIT_POLICY_IN_EFFECT = "OMP_WAIT_POLICY" in os.environ or "torch" not in sy
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
+
+# In a Jupyter kernel every matplotlib figure shown is drawn in English and in Chinese (book/figure_language.py:
+# the Chinese edition of the book shows the second drawing); anywhere else this does nothing.
+if "IPython" in sys.modules:
+    from book.figure_language import register as _register_figure_formatter
+
+    _register_figure_formatter()

@@ -47,6 +47,7 @@ import time
 import uuid
 from collections.abc import Mapping
 
+from book.figure_language import chosen_language, two_languages
 from book.plots import figure_png
 from book.web_page import inline_asset
 
@@ -403,13 +404,18 @@ class TrainingMonitor:
 
     def final_png(self) -> bytes:
         """The static figure a run ends with; its drawing time is kept apart in ``final_figure_seconds``."""
-        start = time.perf_counter()
-        png = figure_png(self.figure())
-        self.final_figure_seconds += time.perf_counter() - start
-        return png
+        return self.final_image()[0]
 
-    def _repr_png_(self) -> bytes | None:  # a monitor left at the end of a cell shows its curves
-        return figure_png(self.figure()) if self.history else None
+    def final_image(self) -> tuple[bytes, dict]:
+        """The static figure a run ends with, as (PNG, metadata): drawn in English and, in the metadata, in the
+        book's other languages (book.figure_language). Its drawing time is kept in ``final_figure_seconds``."""
+        start = time.perf_counter()
+        image = two_languages(self.figure(), figure_png)
+        self.final_figure_seconds += time.perf_counter() - start
+        return image
+
+    def _repr_png_(self):  # a monitor left at the end of a cell shows its curves (PNG and metadata)
+        return two_languages(self.figure(), figure_png) if self.history else None
 
 
 def _plain(values: Mapping) -> dict:
@@ -433,23 +439,39 @@ class _Progress:
     """Rate and ETA from steps (when steps_per_epoch is known) or epochs."""
 
     @staticmethod
-    def line(monitor: TrainingMonitor) -> str:
+    def status(monitor: TrainingMonitor) -> dict:
+        """The status line's numbers, formatted: epoch (and planned), a rate, the ETA, the time elapsed. The
+        browser writes them in the page's language (web/monitor.js); :meth:`line` writes them in English."""
         s = monitor._session
         elapsed = time.perf_counter() - s["start"]
         planned, spe = s["epochs_planned"], s["steps_per_epoch"]
-        epoch_now = monitor.epochs_done + (1 if monitor._step_in_epoch else 0)
-        parts = [f"epoch {epoch_now}" + (f"/{s['first_epoch'] - 1 + planned}" if planned else "")]
+        status = {"epoch": monitor.epochs_done + (1 if monitor._step_in_epoch else 0)}
+        if planned:
+            status["planned"] = s["first_epoch"] - 1 + planned
         if spe and s["steps"]:
             rate = s["steps"] / elapsed if elapsed > 0 else float("nan")
-            parts.append(f"{rate:,.0f} steps/s")
+            status["steps_per_second"] = f"{rate:,.0f}"
             if planned:
-                parts.append(f"ETA {_duration((planned * spe - s['steps']) / rate if rate else float('inf'))}")
+                status["eta"] = _duration((planned * spe - s["steps"]) / rate if rate else float("inf"))
         elif s["epochs"]:
             rate = elapsed / s["epochs"]
-            parts.append(f"{rate:.2f} s/epoch")
+            status["seconds_per_epoch"] = f"{rate:.2f}"
             if planned:
-                parts.append(f"ETA {_duration((planned - s['epochs']) * rate)}")
-        parts.append(f"elapsed {_duration(elapsed)}")
+                status["eta"] = _duration((planned - s["epochs"]) * rate)
+        status["elapsed"] = _duration(elapsed)
+        return status
+
+    @staticmethod
+    def line(monitor: TrainingMonitor, status: dict | None = None) -> str:
+        status = status or _Progress.status(monitor)
+        parts = [f"epoch {status['epoch']}" + (f"/{status['planned']}" if "planned" in status else "")]
+        if "steps_per_second" in status:
+            parts.append(f"{status['steps_per_second']} steps/s")
+        if "seconds_per_epoch" in status:
+            parts.append(f"{status['seconds_per_epoch']} s/epoch")
+        if "eta" in status:
+            parts.append(f"ETA {status['eta']}")
+        parts.append(f"elapsed {status['elapsed']}")
         return " · ".join(parts)
 
     @staticmethod
@@ -510,7 +532,8 @@ def _show_final_figure(monitor, handle=None) -> None:
     from IPython.display import Image, Markdown, display
 
     if monitor.history or monitor.steps:
-        shown = Image(monitor.final_png())
+        png, metadata = monitor.final_image()
+        shown = Image(png, metadata=metadata)
     else:
         shown = Markdown("*(the run ended before its first step: nothing to draw)*")
     if handle is None:
@@ -629,6 +652,14 @@ def _x_range(now: float, planned: int | None) -> int:
                 return min(end, planned) if planned and planned >= now else end
 
 
+# Shown where scripts do not run, in both languages; the stylesheet shows the page's own (explorers.css).
+NO_SCRIPTS = (
+    '<p class="tm-waiting sx-fallback"><span class="sx-lang-en" lang="en">The curves are drawn here by JavaScript: '
+    "if this line stays, scripts do not run in this view (trust the notebook); the figure comes when the run "
+    'ends.</span><span class="sx-lang-zh_CN" lang="zh-CN">曲线由 JavaScript 在这里绘制：如果这一行一直显示，说明这里'
+    "不运行脚本（请信任这个笔记本）；训练结束时会显示图。</span></p>")
+
+
 class LiveView(SilentView):
     """One HTML output, replaced in place a few times a second: progress, status line, latest numbers (plain
     HTML, shown even where scripts do not run) and the data of the curves, which the browser draws. Ends as the
@@ -638,6 +669,9 @@ class LiveView(SilentView):
         from IPython.display import display
 
         self.element_id = f"tm-{uuid.uuid4().hex[:12]}"
+        # the page's language decides the words (web/monitor.js), unless the learner chose one (BOOK_LANGUAGE)
+        chosen = chosen_language()
+        self.lang = f' data-lang="{chosen.replace("_", "-")}"' if chosen else ""
         s = monitor._session
         # an average over a few percent of an epoch (1 to 20 steps): smooth, and lagging only a little
         window = min(20, max(1, round((s["steps_per_epoch"] or 100) / 25)))
@@ -705,41 +739,42 @@ class LiveView(SilentView):
         colors: dict[str, dict[str, int]] = {}
         for key in keys:
             group = _group(key)
-            panel = panels.setdefault(group, {"name": group, "series": [], "unit": group == "accuracy",
-                                              "log": group == "learning rate"})
+            panel = panels.setdefault(group, {"name": group, "group": group, "series": [],
+                                              "unit": group == "accuracy", "log": group == "learning rate"})
             color = colors.setdefault(group, {}).setdefault(_twin(key, keys), len(colors[group]))
             if key in self.curves:
                 raw, smooth = self.curves[key].points(steps_in)
                 panel["series"].append({"points": raw, "color": color, "faint": True})
                 panel["series"].append({"points": smooth, "color": color, "label": f"{key} per batch",
-                                        "range": True, "smooth": True})
+                                        "key": key, "range": True, "smooth": True})
             if key in self.epoch_points:
                 panel["series"].append({"points": self.epoch_points[key], "color": color, "label": key,
-                                        "dots": True, "range": True,
+                                        "key": key, "dots": True, "range": True,
                                         "dash": bool({"test", "val"} & set(re.split(r"[_ ]", key)))})
         now = monitor.epochs_done + (monitor._step_in_epoch / steps_in[monitor.epochs_done + 1]
                                      if monitor._step_in_epoch and steps_in.get(monitor.epochs_done + 1) else 0)
         planned = s["first_epoch"] - 1 + s["epochs_planned"] if s["epochs_planned"] else None
-        return {"xmax": _x_range(now, planned), "panels": list(panels.values())}
+        return {"xmax": _x_range(now, planned), "panels": list(panels.values()),
+                "status": _Progress.status(monitor)}
 
     def _bundle(self, monitor) -> dict:
         css, code = _live_assets()
         fraction = _Progress.fraction(monitor)
-        line = _Progress.line(monitor)
+        payload = self.payload(monitor)
+        line = _Progress.line(monitor, payload["status"])
         progress = (f'<progress max="1" value="{fraction:.4f}"></progress>' if fraction is not None
                     else "<progress></progress>")
         latest = monitor.latest()
-        cells = "".join(f"<div><b>{html.escape(k)}</b>{html.escape(_fmt(v))}</div>"
+        cells = "".join(f'<div data-key="{html.escape(k)}"><b>{html.escape(k)}</b>{html.escape(_fmt(v))}</div>'
                         for k, v in latest.items() if k not in ("time", "diverged"))
-        data = json.dumps(self.payload(monitor), separators=(",", ":"), allow_nan=False).replace("<", "\\u003c")
+        data = json.dumps(payload, separators=(",", ":"), allow_nan=False).replace("<", "\\u003c")
         title = f'<div class="tm-title">{html.escape(monitor.title)}</div>' if monitor.title else ""
         body = (
-            f'<div class="sx-root tm-root" id="{self.element_id}" data-kind="monitor">{title}'
+            f'<div class="sx-root tm-root" id="{self.element_id}" data-kind="monitor"{self.lang}>{title}'
             f'<div class="tm-status">{progress}<span class="tm-line">{html.escape(line)}</span></div>'
             f'<div class="tm-table">{cells}</div>'
-            '<div class="tm-charts"><p class="tm-waiting">The curves are drawn here by JavaScript: if this line '
-            "stays, scripts do not run in this view (trust the notebook); the figure comes when the run ends.</p>"
-            f'</div><script type="application/json" class="tm-data">{data}</script></div>\n'
+            f'<div class="tm-charts">{NO_SCRIPTS}</div>'
+            f'<script type="application/json" class="tm-data">{data}</script></div>\n'
             f"<style>\n{css}</style>\n"
             # A classic script, not a module: Jupyter runs it the moment the output is put in place, so the
             # curves are drawn before the page is painted again (no flicker). The block keeps its names local.

@@ -330,7 +330,17 @@ def build_edition(out: Path, language: str | None, strict: bool = True, root: Pa
 
 
 def build(out: Path = ROOT, strict: bool = True, languages=LANGUAGES, root: Path = ROOT, log=sys.stdout) -> dict:
-    """Every edition into ``out/_build/html``: English first (it executes what changed), then the others."""
+    """Every edition into ``out/_build/html``: English first (it executes what changed), then the others.
+
+    A chapter whose figures were drawn with an older figure table (or before figures were drawn in every
+    language) is first dropped from the execution cache, so that the English edition draws it again: the other
+    editions show the drawings the execution made (book/figure_language.py)."""
+    cache = Path(out) / CACHE
+    if cache.is_dir():
+        from book.figure_language import redraw
+
+        for language in languages:
+            redraw(cache, language)
     seconds = {"en": build_edition(out, None, strict, root, log)}
     for language in languages:
         seconds[language] = build_edition(out, language, strict, root, log)

@@ -220,3 +220,26 @@ def test_chinese_page_chrome_is_chinese(visits_zh, page):
     english = sorted({text for text in visits_zh[page.docname].probe["chrome_text"]
                       if not CJK.search(text) and set(re.findall(r"[A-Za-z]{2,}", text)) - THEME_NAMES})
     assert english == [], f"{ZH}/{page.html}: English outside the article: {english}; add it to theme.po"
+
+
+def output_images(html_path) -> list[str]:
+    """The file names of the images a page's executed cells output (a chapter's figures), in page order."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(html_path.read_text(encoding="utf-8"), "html.parser")
+    return [img["src"].rsplit("/", 1)[-1] for output in soup.select("div.cell_output") for img in output.find_all("img")
+            if img.get("src", "").endswith(".png")]
+
+
+@pytest.mark.parametrize("page", NOTEBOOK_PAGES, ids=page_id)
+def test_chinese_figures_are_the_chinese_drawings(built_book, built_book_zh, page):
+    """Each figure of a chapter is, on the Chinese page, the drawing with Chinese words (book/figure_language.py,
+    scripts/translate_figures.py): as many figures as on the English page, none of them the English file; and no
+    figure was drawn with missing glyphs."""
+    english, chinese = output_images(built_book / page.html), output_images(built_book_zh / page.html)
+    assert len(chinese) == len(english), f"{ZH}/{page.html}: {len(chinese)} figures, the English page {len(english)}"
+    shared = sorted(set(english) & set(chinese))
+    assert shared == [], f"{ZH}/{page.html}: figures still the English drawings: {shared}"
+    for html in (built_book / page.html, built_book_zh / page.html):
+        text = html.read_text(encoding="utf-8")
+        assert "Glyph" not in text and "does not have a glyph" not in text, f"{html}: a figure lacks glyphs"

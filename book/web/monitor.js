@@ -14,6 +14,88 @@
   const MIN_PANEL = 280;
   const HEIGHT = 230;
 
+  // --- the page's language ------------------------------------------------------------------------------
+  // The words of the live view, chosen like the explorers' (core.language): from the monitor's data-lang (set
+  // by the kernel when BOOK_LANGUAGE asks for a language), else from the page's <html lang>; zh-CN (any zh) is
+  // Chinese, anything else English. A metric's name is the key the code gave (train_loss); in Chinese it is
+  // spelt out when each of its parts is known (训练损失), else shown as the code wrote it.
+  const STRINGS = {
+    en: {
+      epoch: "epoch",
+      waiting: "The curves start with the first numbers.",
+      against: "{name} against epoch",
+      per_batch: "{name} per batch",
+      "status.epoch": "epoch {epoch}",
+      "status.epoch_of": "epoch {epoch}/{planned}",
+      "status.steps": "{rate} steps/s",
+      "status.seconds": "{rate} s/epoch",
+      "status.eta": "ETA {eta}",
+      "status.elapsed": "elapsed {elapsed}",
+      "status.join": " · ",
+      "group.loss": "loss",
+      "group.accuracy": "accuracy",
+      "group.learning rate": "learning rate",
+    },
+    zh_CN: {
+      epoch: "轮",
+      waiting: "曲线从第一批数字开始绘制。",
+      against: "{name}随轮次的变化",
+      per_batch: "{name}（每批）",
+      "status.epoch": "第 {epoch} 轮",
+      "status.epoch_of": "第 {epoch}/{planned} 轮",
+      "status.steps": "每秒 {rate} 步",
+      "status.seconds": "每轮 {rate} 秒",
+      "status.eta": "预计剩余 {eta}",
+      "status.elapsed": "已用 {elapsed}",
+      "status.join": " · ",
+      "group.loss": "损失",
+      "group.accuracy": "准确率",
+      "group.learning rate": "学习率",
+    },
+  };
+  // The parts of a metric's key, in Chinese (the glossary's terms: 训练, 测试, 验证, 损失, 准确率, 学习率).
+  const METRIC_PARTS = {
+    zh_CN: {
+      epoch: "轮", step: "步", train: "训练", test: "测试", val: "验证", valid: "验证", validation: "验证",
+      loss: "损失", acc: "准确率", accuracy: "准确率", lr: "学习率", grad: "梯度", norm: "范数",
+    },
+  };
+
+  function words(root) {
+    const language = core.language(root.dataset.lang || document.documentElement.lang);
+    const t = core.translator(STRINGS, language === "zh_CN" ? "zh-CN" : "en");
+    const parts = METRIC_PARTS[language];
+    function metric(key) {
+      if (!parts) return key;
+      const pieces = String(key).split(/[_ ]/);
+      return pieces.every((p) => p in parts) ? pieces.map((p) => parts[p]).join("") : key;
+    }
+    const group = (name) => (STRINGS.en[`group.${name}`] ? t(`group.${name}`) : metric(name));
+    return { language, t, metric, group };
+  }
+
+  // The status line (progress, rate, ETA, elapsed time) from the numbers the kernel sends.
+  function statusLine(status, w) {
+    const { t } = w;
+    const parts = [status.planned ? t("status.epoch_of", status) : t("status.epoch", status)];
+    if (status.steps_per_second !== undefined) parts.push(t("status.steps", { rate: status.steps_per_second }));
+    if (status.seconds_per_epoch !== undefined) parts.push(t("status.seconds", { rate: status.seconds_per_epoch }));
+    if (status.eta !== undefined) parts.push(t("status.eta", status));
+    parts.push(t("status.elapsed", status));
+    return parts.join(t("status.join"));
+  }
+
+  // The words outside the charts: the status line, the names over the latest numbers, the line shown until
+  // the curves come. The kernel writes them in English (what a view without scripts shows).
+  function label(root, data, w) {
+    root.lang = w.language === "zh_CN" ? "zh-CN" : "en";
+    const line = root.querySelector(".tm-line");
+    if (line && data.status) line.textContent = statusLine(data.status, w);
+    for (const cell of root.querySelectorAll(".tm-table [data-key] b")) {
+      cell.textContent = w.metric(cell.parentNode.dataset.key);
+    }
+  }
+
   // The y range of a panel: from the series that set it (smoothed and per-epoch values; raw per-step values
   // may be clipped), padded; accuracies stay within [0, 1].
   function yRange(panel) {
@@ -48,6 +130,9 @@
   }
 
   function draw(root, data) {
+    const w = words(root);
+    label(root, data, w);
+    const { t } = w;
     const charts = root.querySelector(".tm-charts");
     if (!charts) return;
     const width = charts.clientWidth || 640;
@@ -55,17 +140,20 @@
     const xTicks = data.xmax <= 12 ? Array.from({ length: data.xmax + 1 }, (_, i) => i) : undefined;
     charts.replaceChildren();
     if (!data.panels.length) {
-      charts.append(core.h("p", { class: "tm-waiting" }, "The curves start with the first numbers."));
+      charts.append(core.h("p", { class: "tm-waiting" }, t("waiting")));
     }
     for (const panel of data.panels) {
-      const target = svg("svg", { role: "img", "aria-label": `${panel.name} against epoch` });
+      const name = w.group(panel.group ?? panel.name);
+      const target = svg("svg", { role: "img", "aria-label": t("against", { name }) });
       charts.append(target);
       lineChart(target, {
-        width: each, height: HEIGHT, title: panel.name,
-        x: { lo: 0, hi: data.xmax, integer: true, ticks: xTicks, label: "epoch" },
+        width: each, height: HEIGHT, title: name,
+        x: { lo: 0, hi: data.xmax, integer: true, ticks: xTicks, label: t("epoch") },
         y: yRange(panel),
         series: panel.series.map((s) => ({
-          points: s.points, label: s.label, dots: s.dots ? 3 : 0,
+          points: s.points, dots: s.dots ? 3 : 0,
+          label: s.label === undefined || s.key === undefined ? s.label
+            : s.smooth ? t("per_batch", { name: w.metric(s.key) }) : w.metric(s.key),
           cls: `tm-c${s.color % 10}${s.faint ? " tm-faint" : ""}${s.smooth ? " tm-smooth" : ""}${s.dash ? " tm-dash" : ""}`,
         })),
       });
