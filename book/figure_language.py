@@ -41,8 +41,10 @@ import re
 import sys
 from importlib import resources
 
-LANGUAGES = ("en", "zh_CN")  # English, as the chapters' code writes it, and the translations
-ENV = "BOOK_LANGUAGE"  # the language a learner's kernel shows its figures in
+# The learner's language is one choice for everything the course shows (book/language.py): figures, the monitor
+# and the exercise checks. Re-exported here, where figures were first taught to speak it.
+from book.language import ENV, LANGUAGES, check_language, chosen_language, set_language  # noqa: F401
+
 METADATA_KEY = "figure_language"
 
 # Installed fonts with Chinese glyphs, in order of preference; the first one found draws the Chinese text.
@@ -54,35 +56,14 @@ CJK_PACKAGE = "fonts-wqy-microhei"  # what Debian calls the one the course insta
 # A number as the chapters print them: 3, 0.8412, 1e-05, 2.5e+03, 61,878 -- not the digit of a name (x1, C0).
 NUMBER = re.compile(r"(?<![\w.])\d+(?:,\d{3})*(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w])")
 
-_chosen: str | None = None  # set_language(); else the environment decides
-
-
-def set_language(language: str | None) -> None:
-    """Show figures in ``language`` (one of :data:`LANGUAGES`) from now on in this kernel; ``None``: as
-    ``BOOK_LANGUAGE`` says (English when it is not set)."""
-    global _chosen
-    if language is not None:
-        _check_language(language)
-    _chosen = language
-
-
-def chosen_language() -> str | None:
-    """The language the learner chose (:func:`set_language` or ``BOOK_LANGUAGE``); None when none was chosen."""
-    if _chosen is not None:
-        return _chosen
-    language = os.environ.get(ENV, "").strip()
-    return _check_language(language, f"the environment variable {ENV}") if language else None
-
 
 def shown_language() -> str:
     """The language figures are shown in: :func:`set_language`, else ``BOOK_LANGUAGE``, else English."""
     return chosen_language() or "en"
 
 
-def _check_language(language: str, where: str = "the language") -> str:
-    if language not in LANGUAGES:
-        raise ValueError(f"{where} is {language!r}; figures can be drawn in {', '.join(LANGUAGES)}")
-    return language
+def _check_language(language: str) -> str:
+    return check_language(language, "the figures' language")
 
 
 def table_path(language: str):

@@ -34,6 +34,8 @@ import reprlib
 import sys
 from dataclasses import dataclass
 
+from book.language import say, translate
+
 CORRECT, INCORRECT, NOT_ATTEMPTED = "correct", "incorrect", "not attempted"
 RESULTS_ENV = "COURSE_GRADING_RESULTS"
 STUB_MESSAGE = "write your answer here"
@@ -72,7 +74,8 @@ class NotAttempted(Exception):
 def callable_answer(fn, name: str) -> None:
     """``fn`` must be callable: else the answer is wrong, and the message says what it is instead."""
     if not callable(fn):
-        raise Incorrect(f"`{name}` should be a function, but it is {type(fn).__name__} {reprlib.repr(fn)}")
+        raise Incorrect(say("`{name}` should be a function, but it is {kind} {value}", name=name,
+                            kind=type(fn).__name__, value=reprlib.repr(fn)))
 
 
 def call(fn, *args, name: str, on: str | None = None, **kwargs):
@@ -85,13 +88,18 @@ def call(fn, *args, name: str, on: str | None = None, **kwargs):
     try:
         return fn(*args, **kwargs)
     except NotImplementedError as exc:
-        raise NotAttempted(f"`{name}` still raises NotImplementedError"
-                           + ("" if STUB_MESSAGE in str(exc) else f" ({exc})") + ".") from None
+        if STUB_MESSAGE in str(exc):
+            raise NotAttempted(say("`{name}` still raises NotImplementedError.", name=name)) from None
+        raise NotAttempted(say("`{name}` still raises NotImplementedError ({error}).", name=name,
+                               error=exc)) from None
     except (Incorrect, NotAttempted):
         raise
     except Exception as exc:
-        where = f" on {on}" if on else ""
-        raise Incorrect(f"`{name}`{where} raised {type(exc).__name__}: {exc}") from None
+        if on:
+            raise Incorrect(say("`{name}` on {on} raised {error}: {message}", name=name, on=on,
+                                error=type(exc).__name__, message=exc)) from None
+        raise Incorrect(say("`{name}` raised {error}: {message}", name=name, error=type(exc).__name__,
+                            message=exc)) from None
 
 
 def plain(text: str) -> str:
@@ -151,15 +159,19 @@ class Verdict:
     max_points: int
 
     def text(self) -> str:
-        message = plain(self.message)
+        """The verdict as the learner reads it, in the current language (:mod:`book.language`)."""
+        fields = {"question": self.question, "points": self.points, "message": plain(self.message)}
         if self.status == CORRECT:
-            head = f"{self.question}: correct ({self.points} point{'s' if self.points != 1 else ''})"
-            return head + (f". {message}" if message else ".")
+            if self.points == 1:
+                return (say("{question}: correct ({points} point). {message}", **fields) if fields["message"] else
+                        say("{question}: correct ({points} point).", **fields))
+            return (say("{question}: correct ({points} points). {message}", **fields) if fields["message"] else
+                    say("{question}: correct ({points} points).", **fields))
         if self.status == NOT_ATTEMPTED:
-            return (f"{self.question}: not attempted. {message}\n"
-                    f"Write your answer in the answer cell above, run it, then run this cell again.")
-        return (f"{self.question}: incorrect - {message}\n"
-                f"Stuck? {self.question}.hint() gives a hint, {self.question}.solution() the answer.")
+            return say("{question}: not attempted. {message}\nWrite your answer in the answer cell above, run it, "
+                       "then run this cell again.", **fields)
+        return say("{question}: incorrect - {message}\nStuck? {question}.hint() gives a hint, "
+                   "{question}.solution() the answer.", **fields)
 
 
 class Question:
@@ -188,6 +200,15 @@ class Question:
         self.cases, self.forbidden = cases, frozenset(forbidden)
 
     @property
+    def shown_title(self) -> str:
+        """The title in the current language (:attr:`title` is the English one, the catalogue's)."""
+        return translate(self.title)
+
+    def shown_hints(self) -> list[str]:
+        """The hints in the current language, gentlest first."""
+        return [translate(hint) for hint in self.hints]
+
+    @property
     def judged_outside(self) -> bool:
         """True when the grader can judge this question outside the learner's process (it has ``cases``)."""
         return self.cases is not None
@@ -202,8 +223,9 @@ class Question:
                                torch.Generator().manual_seed(SELF_STUDY_SEED)))
 
     def __repr__(self) -> str:
-        return (f"<{self.exercise} {self.id}: {self.title} ({self.points} points); "
-                f"{self.id}.check(...), {self.id}.hint(), {self.id}.solution()>")
+        return say("<{exercise} {question}: {title} ({points} points); {question}.check(...), {question}.hint(), "
+                   "{question}.solution()>", exercise=self.exercise, question=self.id, title=self.shown_title,
+                   points=self.points)
 
     def evaluate(self, *answers, cases=None) -> Verdict:
         """The verdict on ``answers``, without printing or raising (``check`` does both). ``cases``: the planned
@@ -217,7 +239,7 @@ class Question:
             return Verdict(self.id, status, message, self.points if status == CORRECT else 0, self.points)
 
         if any(isinstance(a, Blank) for a in answers):
-            return verdict(NOT_ATTEMPTED, "Replace ____ with your answer.")
+            return verdict(NOT_ATTEMPTED, say("Replace ____ with your answer."))
         try:
             with torch.random.fork_rng(devices=[]):
                 if self.cases is not None:
@@ -227,18 +249,19 @@ class Question:
         except ProtocolError:
             raise  # a bug in the checker, not the learner's doing
         except NoRecord as exc:
-            return verdict(INCORRECT, f"the check did not record what your code returned ({exc}); did the check "
-                                      "cell run to the end?")
+            return verdict(INCORRECT, say("the check did not record what your code returned ({error}); did the "
+                                          "check cell run to the end?", error=exc))
         except PayloadError as exc:
-            return verdict(INCORRECT, f"what the check recorded cannot be used ({exc})")
+            return verdict(INCORRECT, say("what the check recorded cannot be used ({error})", error=exc))
         except NotAttempted as exc:
             return verdict(NOT_ATTEMPTED, str(exc))
         except NotImplementedError:  # a stub of the learner notebook, reached outside the checker's guards
-            return verdict(NOT_ATTEMPTED, "Your answer still raises NotImplementedError.")
+            return verdict(NOT_ATTEMPTED, say("Your answer still raises NotImplementedError."))
         except Incorrect as exc:
             return verdict(INCORRECT, str(exc))
         except Exception as exc:  # the learner's code failed inside the checker; KeyboardInterrupt passes through
-            return verdict(INCORRECT, f"your code raised {type(exc).__name__}: {exc}")
+            return verdict(INCORRECT, say("your code raised {error}: {message}", error=type(exc).__name__,
+                                          message=exc))
         return verdict(CORRECT, note or "")
 
     def check(self, *answers) -> None:
@@ -248,7 +271,7 @@ class Question:
             from book.protocol import record as record_outputs
 
             record_outputs(self, answers)
-            print(f"{self.id}: your answer's outputs were recorded; the grader checks them")
+            print(say("{question}: your answer's outputs were recorded; the grader checks them", question=self.id))
             return
         verdict = self.evaluate(*answers)
         record(self.exercise, verdict)
@@ -259,14 +282,16 @@ class Question:
     def hint(self, level: int = 1) -> None:
         """Print hint number ``level`` (1 = gentlest); the last hint comes closest to the answer."""
         if not isinstance(level, int) or level < 1:
-            raise ValueError(f"level is 1, 2, ... (up to {len(self.hints)}), got {level!r}")
+            raise ValueError(say("level is 1, 2, ... (up to {n}), got {level!r}", n=len(self.hints), level=level))
         n = len(self.hints)
         shown = min(level, n)
-        text = f"{self.id}, hint {shown} of {n}: {self.hints[shown - 1]}"
+        text = say("{question}, hint {shown} of {n}: {hint}", question=self.id, shown=shown, n=n,
+                   hint=translate(self.hints[shown - 1]))
         if shown < n:
-            text += f"\n(A stronger hint: {self.id}.hint({shown + 1}).)"
+            text += say("\n(A stronger hint: {question}.hint({next}).)", question=self.id, next=shown + 1)
         elif level > n:
-            text += f"\n(There are only {n} hints; {self.id}.solution() shows the answer.)"
+            text += say("\n(There are only {n} hints; {question}.solution() shows the answer.)", n=n,
+                        question=self.id)
         print(text)
 
     def solution(self) -> None:
@@ -274,15 +299,17 @@ class Question:
         try:
             exercise = exercise_catalog()[self.exercise]
         except CatalogMissing:  # the grader's sandbox holds no model answers
-            print(f"{self.id}.solution() is not available while the grader runs this notebook.")
+            print(say("{question}.solution() is not available while the grader runs this notebook.",
+                      question=self.id))
             return
         except KeyError:
             exercise = {"questions": []}
         code = next((q["solution"] for q in exercise["questions"] if q["id"] == self.id), None)
         if code is None:
             raise LookupError(f"no solution recorded for {self.exercise} {self.id}: run `python -m "
-                              f"book.make_exercises` to regenerate {CATALOG_FILE}")
-        print(f"Solution to {self.id} ({self.title}):\n\n{code}")
+                              f"grader.make_exercises` to regenerate {CATALOG_FILE}")
+        print(say("Solution to {question} ({title}):\n\n{code}", question=self.id, title=self.shown_title,
+                  code=code))
 
 
 def record(exercise: str, verdict: Verdict) -> None:
@@ -323,9 +350,9 @@ def _name_error_hint(shell, etype, value, tb, tb_offset=None):
     match = CHECK_CELL.match(source or "")
     if not match or not isinstance(value, NameError):
         return shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
-    q, name = match.group(1), getattr(value, "name", None) or "the answer"
-    text = (f"{q}: `{name}` is not defined yet. Run the answer cell above (the one that defines `{name}`) first, "
-            "then this cell again.")
+    q, name = match.group(1), getattr(value, "name", None) or say("the answer")
+    text = say("{question}: `{name}` is not defined yet. Run the answer cell above (the one that defines "
+               "`{name}`) first, then this cell again.", question=q, name=name)
     hint = type("NameError", (NameError,), {"_render_traceback_": lambda self: ["\x1b[31m" + plain(text) +
                                                                                "\x1b[0m"]})(plain(text))
     return shell.showtraceback((type(hint), hint, None))

@@ -2,6 +2,9 @@
 
 Every helper raises :class:`book.questions.Incorrect` (or ``NotAttempted``) with a message that names the input
 and what was expected of the output -- a shape, a property, a value on a small case -- never the code.
+
+Messages are said in the learner's language: every sentence is a template of :func:`book.language.say` (values
+are its fields), and the texts callers pass in (``on``, ``why``, ``instead``) are said by them the same way.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ import sys
 
 import torch
 from torch.overrides import TorchFunctionMode
+
+from book.language import say, translate
 
 # call and callable_answer live in book.questions (the drivers in the grader's sandbox use them too); the checkers
 # import them from here with the other helpers.
@@ -29,32 +34,40 @@ def show(value, digits: int = 4) -> str:
                     return "[" + ", ".join(f"[{r}]" for r in rows) + "]"
                 return f"[{text}]" if value.dim() else text
             return str(value.detach().cpu().tolist())
-        return f"a tensor of shape {tuple(value.shape)}"
+        return say("a tensor of shape {shape}", shape=tuple(value.shape))
     if isinstance(value, float):
         return f"{value:.{digits}g}"
     return repr(value)
 
 
+def because(message: str, why: str = "") -> str:
+    """``message``, followed by the reason ``why`` when there is one ("...; exp(1000) overflows")."""
+    return message + say("; {why}", why=why) if why else message
+
+
 def expect_tensor(out, shape: tuple, name: str, on: str) -> torch.Tensor:
     """``out`` must be a floating-point tensor of ``shape``."""
     if not isinstance(out, torch.Tensor):
-        raise Incorrect(f"on {on}, `{name}` returned {type(out).__name__}, expected a tensor of shape {shape}")
+        raise Incorrect(say("on {on}, `{name}` returned {kind}, expected a tensor of shape {shape}", on=on,
+                            name=name, kind=type(out).__name__, shape=shape))
     if tuple(out.shape) != tuple(shape):
-        raise Incorrect(f"on {on}, `{name}` returned shape {tuple(out.shape)}, expected {tuple(shape)}")
+        raise Incorrect(say("on {on}, `{name}` returned shape {got}, expected {shape}", on=on, name=name,
+                            got=tuple(out.shape), shape=tuple(shape)))
     if not out.is_floating_point():
-        raise Incorrect(f"on {on}, `{name}` returned a tensor of {out.dtype}, expected floating point numbers")
+        raise Incorrect(say("on {on}, `{name}` returned a tensor of {dtype}, expected floating point numbers",
+                            on=on, name=name, dtype=out.dtype))
     return out
 
 
 def expect_image_logits(net, n: int, name: str) -> torch.Tensor:
     """Run ``net`` on n random 28x28 images; it must return (n, 10) logits, not probabilities."""
     X = torch.rand(n, 1, 28, 28, generator=torch.Generator().manual_seed(0))
-    on = f"a batch of {n} images of shape (1, 28, 28)"
+    on = say("a batch of {n} images of shape (1, 28, 28)", n=n)
     with torch.no_grad():
         out = expect_tensor(call(net, X, name=name, on=on), (n, 10), name, on)
     if torch.allclose(out.sum(dim=1), torch.ones(n), atol=1e-4) and (out >= 0).all():
-        raise Incorrect(f"on {on}, {name} returns probabilities (each row sums to 1); it must return logits: "
-                        "nn.CrossEntropyLoss applies the softmax itself")
+        raise Incorrect(say("on {on}, {name} returns probabilities (each row sums to 1); it must return logits: "
+                            "nn.CrossEntropyLoss applies the softmax itself", on=on, name=name))
     return out
 
 
@@ -62,8 +75,9 @@ def expect_finite(out: torch.Tensor, name: str, on: str, why: str = "") -> None:
     bad = ~torch.isfinite(out.detach())
     if bad.any():
         kinds = sorted({"nan" if v != v else ("inf" if v > 0 else "-inf") for v in out.detach()[bad].tolist()})
-        raise Incorrect(f"on {on}, `{name}` returned {' and '.join(kinds)} ({int(bad.sum())} of {out.numel()} "
-                        f"entries: {show(out)})" + (f"; {why}" if why else ""))
+        raise Incorrect(because(say("on {on}, `{name}` returned {kinds} ({bad} of {total} entries: {values})",
+                                    on=on, name=name, kinds=say(" and ").join(kinds), bad=int(bad.sum()),
+                                    total=out.numel(), values=show(out)), why))
 
 
 def expect_close(out: torch.Tensor, expected: torch.Tensor, name: str, on: str, rtol: float = 1e-4,
@@ -73,14 +87,16 @@ def expect_close(out: torch.Tensor, expected: torch.Tensor, name: str, on: str, 
     want = expected.detach().to(torch.float64)
     if not torch.allclose(got, want, rtol=rtol, atol=atol):
         largest = (got - want).abs().max().item()
-        shown = f"{show(out)}, expected {show(expected)}" if expected.numel() <= 20 else \
-            f"values off by up to {largest:.3g}"
-        raise Incorrect(f"on {on}, `{name}` returned {shown}" + (f"; {why}" if why else ""))
+        shown = say("{got}, expected {want}", got=show(out), want=show(expected)) if expected.numel() <= 20 else \
+            say("values off by up to {largest:.3g}", largest=largest)
+        raise Incorrect(because(say("on {on}, `{name}` returned {shown}", on=on, name=name, shown=shown), why))
 
 
-def expect_unchanged(before: torch.Tensor, after: torch.Tensor, name: str, what: str = "its input") -> None:
+def expect_unchanged(before: torch.Tensor, after: torch.Tensor, name: str, what: str = "") -> None:
+    """``after`` must equal ``before``: the learner's code changed none of ``what`` (said; default its input)."""
     if not torch.equal(before, after):
-        raise Incorrect(f"`{name}` changed {what} in place; compute the result in new tensors instead")
+        raise Incorrect(say("`{name}` changed {what} in place; compute the result in new tensors instead",
+                            name=name, what=what or say("its input")))
 
 
 class Forbidden(TorchFunctionMode):
@@ -92,7 +108,8 @@ class Forbidden(TorchFunctionMode):
         self.names, self.name, self.instead = set(names), name, instead
 
     def message(self, called: str) -> str:
-        return f"`{self.name}` calls PyTorch's `{called}`: this exercise asks you to {self.instead}"
+        return say("`{name}` calls PyTorch's `{called}`: this exercise asks you to {instead}", name=self.name,
+                   called=called, instead=translate(self.instead))
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         called = getattr(func, "__name__", "")
@@ -143,22 +160,24 @@ def forbidden_calls(functions, name: str, instead: str):
     finally:
         armed.clear()
         if sys.getprofile() is not watch:
-            tampered.append("a profile function of its own")
+            tampered.append(say("a profile function of its own"))
         sys.setprofile(previous)
     if tampered:
-        raise Incorrect(f"`{name}` switches off the check's watch ({tampered[0]}): the check cannot tell what it "
-                        "calls")
+        raise Incorrect(say("`{name}` switches off the check's watch ({how}): the check cannot tell what it "
+                            "calls", name=name, how=tampered[0]))
     if called:
-        raise Incorrect(f"`{name}` calls {called[0]}: {instead}")
+        raise Incorrect(say("`{name}` calls {called}: {instead}", name=name, called=called[0],
+                            instead=translate(instead)))
 
 
 def as_number(value, name: str, on: str) -> float:
     """A Python number returned by the learner's code, or Incorrect saying what came back instead."""
     if isinstance(value, torch.Tensor):
-        raise Incorrect(f"on {on}, `{name}` returned a tensor ({show(value)}); return a Python number "
-                        "(float(...) or .item())")
+        raise Incorrect(say("on {on}, `{name}` returned a tensor ({value}); return a Python number "
+                            "(float(...) or .item())", on=on, name=name, value=show(value)))
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise Incorrect(f"on {on}, `{name}` returned {type(value).__name__} {show(value)}, expected a number")
+        raise Incorrect(say("on {on}, `{name}` returned {kind} {value}, expected a number", on=on, name=name,
+                            kind=type(value).__name__, value=show(value)))
     return float(value)
 
 
@@ -193,7 +212,7 @@ def raises(fn, args, name: str, errors=(TypeError, ValueError)) -> tuple[str, ob
     except errors as exc:
         return "raised", f"{type(exc).__name__}: {exc}"
     except NotImplementedError:
-        raise NotAttempted(f"`{name}` still raises NotImplementedError.") from None
+        raise NotAttempted(say("`{name}` still raises NotImplementedError.", name=name)) from None
     except Exception as exc:
         return "other", f"{type(exc).__name__} ({exc})"
 
@@ -202,7 +221,8 @@ def expect_error(outcome: tuple[str, object], name: str, on: str, why: str, erro
     """``outcome`` (from :func:`raises`) must be one of the errors asked for; otherwise say why it should be."""
     kind, value = outcome
     if kind == "returned":
-        raise Incorrect(f"on {on}, `{name}` returned {show(value)} instead of raising {error}: {why}")
+        raise Incorrect(say("on {on}, `{name}` returned {value} instead of raising {error}: {why}", on=on,
+                            name=name, value=show(value), error=error, why=why))
     if kind == "other":
-        raise Incorrect(f"on {on}, `{name}` raised {value}; check the input first and raise {error} with a "
-                        "message that says what was expected")
+        raise Incorrect(say("on {on}, `{name}` raised {value}; check the input first and raise {error} with a "
+                            "message that says what was expected", on=on, name=name, value=value, error=error))

@@ -12,6 +12,7 @@ import math
 import torch
 
 from book.checks.common import call, expect_close, expect_finite, expect_tensor, expect_unchanged, forbid, show
+from book.language import deferred, say
 from book.protocol import Case
 from book.questions import Incorrect, Question
 
@@ -21,7 +22,7 @@ PASS_MARK = 0.6
 
 SOFTMAX_FUNCTIONS = {"softmax", "log_softmax", "_softmax", "_log_softmax", "_safe_softmax", "logsumexp",
                      "special_softmax", "special_log_softmax", "special_logsumexp", "softmin", "gumbel_softmax"}
-WRITE_IT = "write it yourself from exp, max and sum"
+WRITE_IT = deferred("write it yourself from exp, max and sum")
 
 
 def reference(Z: torch.Tensor, dim: int = -1) -> torch.Tensor:
@@ -54,15 +55,16 @@ def check_softmax(softmax, cases):
     out = expect_tensor(run(softmax, name, z), (3,), name, show(z))
     expect_finite(out, name, show(z))
     if abs(out.sum().item() - 1) > 1e-5:
-        raise Incorrect(f"on {show(z)}, `{name}` returned {show(out)}, which sums to {out.sum().item():.4g}, not 1")
+        raise Incorrect(say("on {on}, `{name}` returned {out}, which sums to {total:.4g}, not 1", on=show(z),
+                            name=name, out=show(out), total=out.sum().item()))
     expect_close(out, reference(z), name, show(z))
-    for z, why in [(big, "exp(1000) overflows: it is inf in float32"),
-                   (small, "exp(-1000) underflows to 0 in float32, and 0 / 0 is nan")]:
+    for z, why in [(big, say("exp(1000) overflows: it is inf in float32")),
+                   (small, say("exp(-1000) underflows to 0 in float32, and 0 / 0 is nan"))]:
         out = expect_tensor(run(softmax, name, z), (3,), name, show(z))
         expect_finite(out, name, show(z), why)
         expect_close(out, reference(z), name, show(z), why=why)
-    expect_close(expect_tensor(run(softmax, name, z_random), (10,), name, "10 random logits"), reference(z_random),
-                 name, "10 random logits")
+    on = say("{n} random logits", n=10)
+    expect_close(expect_tensor(run(softmax, name, z_random), (10,), name, on), reference(z_random), name, on)
 
 
 def softmax_rows_cases(rng):
@@ -79,18 +81,21 @@ def check_softmax_rows(softmax_rows, cases):
     expect_finite(out, name, show(Z))
     rows, cols = out.double().sum(dim=1), out.double().sum(dim=0)
     if not torch.allclose(rows, torch.ones_like(rows), atol=1e-5):
-        extra = " (its columns do: it normalised along the wrong dimension)" if torch.allclose(
-            cols, torch.ones_like(cols), atol=1e-5) else ""
-        raise Incorrect(f"on {show(Z)}, the rows of what `{name}` returned sum to {show(rows.float())}, "
-                        f"not to 1{extra}")
+        if torch.allclose(cols, torch.ones_like(cols), atol=1e-5):
+            raise Incorrect(say("on {on}, the rows of what `{name}` returned sum to {sums}, not to 1 (its columns "
+                                "do: it normalised along the wrong dimension)", on=show(Z), name=name,
+                                sums=show(rows.float())))
+        raise Incorrect(say("on {on}, the rows of what `{name}` returned sum to {sums}, not to 1", on=show(Z),
+                            name=name, sums=show(rows.float())))
     expect_close(out, reference(Z), name, show(Z))
     Z = Z_scales
     out = expect_tensor(run(softmax_rows, name, Z), (2, 3), name, show(Z))
-    expect_finite(out, name, show(Z), "its two rows live at very different scales, and each row needs its own shift")
-    expect_close(out, reference(Z), name, show(Z), why="each row must be the softmax of that row alone")
+    expect_finite(out, name, show(Z), say("its two rows live at very different scales, and each row needs its "
+                                          "own shift"))
+    expect_close(out, reference(Z), name, show(Z), why=say("each row must be the softmax of that row alone"))
     for (Z,) in random:
         shape = tuple(Z.shape)
-        on = f"a batch of shape {shape}"
+        on = say("a batch of shape {shape}", shape=shape)
         expect_close(expect_tensor(run(softmax_rows, name, Z), shape, name, on), reference(Z), name, on)
 
 
@@ -110,20 +115,21 @@ def check_softmax_temperature(softmax_temperature, cases):
     name = "softmax_temperature"
     Z = cases[0].args[0]
     for T in (1.0, 2.0, 0.5):
-        on = f"{show(Z)} with T = {T}"
+        on = say("{Z} with T = {T}", Z=show(Z), T=T)
         out = expect_tensor(run(softmax_temperature, name, Z, T), (2, 3), name, on)
         expect_finite(out, name, on)
         if T != 1 and torch.allclose(out.double(), reference(Z * T), atol=1e-5):
-            raise Incorrect(f"on {on}, `{name}` multiplied the logits by T: a larger T must make the "
-                            "distribution flatter, not sharper")
+            raise Incorrect(say("on {on}, `{name}` multiplied the logits by T: a larger T must make the "
+                                "distribution flatter, not sharper", on=on, name=name))
         expect_close(out, reference(Z / T), name, on)
-    on = f"{show(Z)} with T = 0.001"
+    on = say("{Z} with T = {T}", Z=show(Z), T=0.001)
     out = expect_tensor(run(softmax_temperature, name, Z, 0.001), (2, 3), name, on)
-    expect_finite(out, name, on, "dividing by a small T makes the logits huge, so the shift matters here too")
+    expect_finite(out, name, on, say("dividing by a small T makes the logits huge, so the shift matters here "
+                                     "too"))
     expect_close(out, reference(Z / 0.001), name, on)
-    on = f"{show(Z)} with T = 1000"
+    on = say("{Z} with T = {T}", Z=show(Z), T=1000)
     out = expect_tensor(run(softmax_temperature, name, Z, 1000.0), (2, 3), name, on)
-    expect_close(out, reference(Z / 1000.0), name, on, why="a very large T should give almost uniform rows")
+    expect_close(out, reference(Z / 1000.0), name, on, why=say("a very large T should give almost uniform rows"))
     for T in NOT_TEMPERATURES:
         try:
             with forbid(SOFTMAX_FUNCTIONS, name, WRITE_IT):
@@ -133,12 +139,12 @@ def check_softmax_temperature(softmax_temperature, cases):
         except NotImplementedError:
             raise
         except Exception as exc:
-            raise Incorrect(f"with T = {T}, `{name}` raised {type(exc).__name__}; raise a ValueError that says "
-                            "the temperature must be positive") from None
-        raise Incorrect(f"with T = {T}, `{name}` returned a result; a temperature must be positive, so raise a "
-                        "ValueError that says so")
+            raise Incorrect(say("with T = {T}, `{name}` raised {error}; raise a ValueError that says the "
+                                "temperature must be positive", T=T, name=name, error=type(exc).__name__)) from None
+        raise Incorrect(say("with T = {T}, `{name}` returned a result; a temperature must be positive, so raise a "
+                            "ValueError that says so", T=T, name=name))
     Z, T = cases[-1].args
-    on = f"a random batch of shape {tuple(Z.shape)} with T = {T:.3g}"
+    on = say("a random batch of shape {shape} with T = {T:.3g}", shape=tuple(Z.shape), T=T)
     expect_close(expect_tensor(run(softmax_temperature, name, Z, T), tuple(Z.shape), name, on), reference(Z / T),
                  name, on)
 
@@ -155,18 +161,18 @@ def check_entropy(entropy, cases):
     out = expect_tensor(run(entropy, name, P), (1,), name, show(P))
     expect_finite(out, name, show(P))
     if abs(out.item() - 2.0) < 1e-4:
-        raise Incorrect(f"on the uniform row {show(P)}, `{name}` returned 2, the entropy in bits; "
-                        "measure it in nats (natural logarithm)")
+        raise Incorrect(say("on the uniform row {P}, `{name}` returned 2, the entropy in bits; measure it in nats "
+                            "(natural logarithm)", P=show(P), name=name))
     if abs(out.item() + math.log(4)) < 1e-4:
-        raise Incorrect(f"on the uniform row {show(P)}, `{name}` returned {out.item():.4g}: "
-                        "an entropy is never negative (check the sign)")
-    expect_close(out, torch.tensor([math.log(4)]), name, f"the uniform row {show(P)}")
+        raise Incorrect(say("on the uniform row {P}, `{name}` returned {value:.4g}: an entropy is never negative "
+                            "(check the sign)", P=show(P), name=name, value=out.item()))
+    expect_close(out, torch.tensor([math.log(4)]), name, say("the uniform row {P}", P=show(P)))
     P = P_zeros
     out = expect_tensor(run(entropy, name, P), (2,), name, show(P))
-    expect_finite(out, name, show(P), "a probability of exactly 0 must add nothing (0 log 0 counts as 0)")
+    expect_finite(out, name, show(P), say("a probability of exactly 0 must add nothing (0 log 0 counts as 0)"))
     expect_close(out, torch.tensor([0.0, math.log(2)]), name, show(P))
     P = P_random
-    on = f"{len(P)} random rows of {P.shape[1]} probabilities"
+    on = say("{n} random rows of {q} probabilities", n=len(P), q=P.shape[1])
     expect_close(expect_tensor(run(entropy, name, P), (len(P),), name, on),
                  -(P.double() * P.double().log()).sum(dim=1), name, on)
 

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from book.checks.common import call, expect_close, expect_finite, expect_tensor, expect_unchanged, forbid, show
+from book.language import deferred, say
 from book.protocol import Case
 from book.questions import Incorrect, Question
 
@@ -22,17 +23,17 @@ LOSSES = {"cross_entropy", "nll_loss", "nll_loss_nd", "cross_entropy_loss", "nll
           "nll_loss2d_forward"}
 BUILT_INS = {"softmax", "log_softmax", "_softmax", "_log_softmax", "_safe_softmax", "logsumexp", "special_softmax",
              "special_log_softmax", "special_logsumexp", "softmin", "gumbel_softmax"} | LOSSES
-WRITE_IT = "write it yourself from exp, log, max and sum"
+WRITE_IT = deferred("write it yourself from exp, log, max and sum")
 
 
 def run(fn, name, *args, banned=BUILT_INS):
     """Call the learner's function with PyTorch's own versions ruled out and the inputs guarded against change."""
     copies = [a.clone() for a in args]
-    on = " and ".join(show(a) for a in args)
+    on = say(" and ").join(show(a) for a in args)
     with forbid(banned, name, WRITE_IT):
         out = call(fn, *args, name=name, on=on)
     for before, after in zip(copies, args):
-        expect_unchanged(before, after, name, "an input")
+        expect_unchanged(before, after, name, say("an input"))
     return out
 
 
@@ -47,17 +48,18 @@ def check_pick(pick, cases):
     """q1: y_hat[i, y[i]] for every row i, by integer-array indexing, shape (n,)."""
     name = "pick"
     for y_hat, y in (c.args for c in cases[:2]):
-        on = f"y_hat {show(y_hat)} and y = {y.tolist()}"
+        on = say("y_hat {y_hat} and y = {y}", y_hat=show(y_hat), y=y.tolist())
         out = run(pick, name, y_hat, y)
         if isinstance(out, torch.Tensor) and tuple(out.shape) == (len(y), len(y)):
-            raise Incorrect(f"on {on}, `{name}` returned shape {tuple(out.shape)}, one row of picks per example; "
-                            f"expected one number per example, shape ({len(y)},): each row must be paired with "
-                            "its own label only")
+            raise Incorrect(say("on {on}, `{name}` returned shape {shape}, one row of picks per example; "
+                                "expected one number per example, shape ({n},): each row must be paired with its "
+                                "own label only", on=on, name=name, shape=tuple(out.shape), n=len(y)))
         out = expect_tensor(out, (len(y),), name, on)
         expect_close(out, y_hat[torch.arange(len(y)), y], name, on)
     y_hat, y = cases[2].args
-    expect_close(expect_tensor(run(pick, name, y_hat, y), (len(y),), name, f"{len(y)} random rows"),
-                 y_hat[torch.arange(len(y)), y], name, f"{len(y)} random rows")
+    on = say("{n} random rows", n=len(y))
+    expect_close(expect_tensor(run(pick, name, y_hat, y), (len(y),), name, on), y_hat[torch.arange(len(y)), y],
+                 name, on)
 
 
 def reference_lse(Z):
@@ -78,16 +80,16 @@ def check_logsumexp(logsumexp, cases):
     (Z,), (big,), (small,), (Z_random,) = (c.args for c in cases)
     out = run(logsumexp, name, Z)
     if isinstance(out, torch.Tensor) and tuple(out.shape) == (2, 1):
-        raise Incorrect(f"on {show(Z)}, `{name}` returned shape (2, 1), expected (2,): one number per row, "
-                        "without the kept dimension")
+        raise Incorrect(say("on {on}, `{name}` returned shape (2, 1), expected (2,): one number per row, "
+                            "without the kept dimension", on=show(Z), name=name))
     out = expect_tensor(out, (2,), name, show(Z))
     expect_close(out, reference_lse(Z), name, show(Z))
-    for Z, why in [(big, "exp(1000) overflows to inf in float32"),
-                   (small, "exp(-1000) underflows to 0 in float32, and log(0) is -inf")]:
+    for Z, why in [(big, say("exp(1000) overflows to inf in float32")),
+                   (small, say("exp(-1000) underflows to 0 in float32, and log(0) is -inf"))]:
         out = expect_tensor(run(logsumexp, name, Z), (2,), name, show(Z))
         expect_finite(out, name, show(Z), why)
         expect_close(out, reference_lse(Z), name, show(Z), why=why)
-    on = f"{len(Z_random)} random rows of {Z_random.shape[1]} logits"
+    on = say("{n} random rows of {q} logits", n=len(Z_random), q=Z_random.shape[1])
     expect_close(expect_tensor(run(logsumexp, name, Z_random), (len(Z_random),), name, on), reference_lse(Z_random),
                  name, on)
 
@@ -104,33 +106,34 @@ def check_cross_entropy(cross_entropy, cases):
     """q3: the mean cross-entropy of a batch, from logits, stable and differentiable; a 0-dim tensor."""
     name = "cross_entropy"
     logits, y = cases[0].args
-    on = f"logits {show(logits)} and y = {y.tolist()}"
+    on = say("logits {logits} and y = {y}", logits=show(logits), y=y.tolist())
     out = run(cross_entropy, name, logits, y)
     if isinstance(out, torch.Tensor) and tuple(out.shape) == (4,):
-        raise Incorrect(f"on {on}, `{name}` returned shape (4,), one loss per example; expected their mean over "
-                        "the batch, a single number (shape ())")
+        raise Incorrect(say("on {on}, `{name}` returned shape (4,), one loss per example; expected their mean "
+                            "over the batch, a single number (shape ())", on=on, name=name))
     out = expect_tensor(out, (), name, on)
     expected = F.cross_entropy(logits.double(), y)
     if abs(out.item() + expected.item()) < 1e-4:
-        raise Incorrect(f"on {on}, `{name}` returned {out.item():.4g}: a loss is -log of a probability, so it "
-                        "is never negative (check the sign)")
+        raise Incorrect(say("on {on}, `{name}` returned {value:.4g}: a loss is -log of a probability, so it is "
+                            "never negative (check the sign)", on=on, name=name, value=out.item()))
     if abs(out.item() - expected.item() * 4) < 1e-3:
-        raise Incorrect(f"on {on}, `{name}` returned {out.item():.4g}, the sum over the 4 examples; expected "
-                        "their mean")
+        raise Incorrect(say("on {on}, `{name}` returned {value:.4g}, the sum over the 4 examples; expected their "
+                            "mean", on=on, name=name, value=out.item()))
     expect_close(out, expected, name, on)
     logits, y = cases[1].args
-    on = f"logits {show(logits)} and y = {y.tolist()}"
+    on = say("logits {logits} and y = {y}", logits=show(logits), y=y.tolist())
     out = expect_tensor(run(cross_entropy, name, logits, y), (), name, on)
-    expect_finite(out, name, on, "softmax rounds these probabilities to 0 and log(0) = -inf: stay with "
-                  "logits until the end")
+    expect_finite(out, name, on, say("softmax rounds these probabilities to 0 and log(0) = -inf: stay with "
+                                     "logits until the end"))
     expect_close(out, F.cross_entropy(logits.double(), y), name, on)
     logits, y = cases[2].args
-    on = f"{len(y)} random rows"
+    on = say("{n} random rows", n=len(y))
     with forbid(BUILT_INS, name, WRITE_IT):
         out = expect_tensor(call(cross_entropy, logits, y, name=name, on=on), (), name, on)
     if not out.requires_grad:
-        raise Incorrect(f"`{name}` is not differentiable: its result carries no gradient (did you use .item(), "
-                        "numpy, or torch.no_grad()?); autograd must be able to train with it")
+        raise Incorrect(say("`{name}` is not differentiable: its result carries no gradient (did you use "
+                            ".item(), numpy, or torch.no_grad()?); autograd must be able to train with it",
+                            name=name))
     out.backward()
     expect_close(logits.grad, (F.softmax(logits.detach().double(), dim=1) - F.one_hot(y, logits.shape[1])) / len(y),
                  f"{name}(...).backward()", on, atol=1e-6)
@@ -151,29 +154,30 @@ def check_cross_entropy_grad(cross_entropy_grad, cases):
         return (F.softmax(O.double(), dim=1) - F.one_hot(y, O.shape[1])) / len(y)
 
     O, y = cases[0].args
-    on = f"logits {show(O)} and y = {y.tolist()}"
+    on = say("logits {logits} and y = {y}", logits=show(O), y=y.tolist())
     out = expect_tensor(run(cross_entropy_grad, name, O, y, banned=LOSSES), (4, 3), name, on)
     expect_finite(out, name, on)
     want = expected(O, y)
     got = out.detach().double()
     if torch.allclose(got, want * len(y), atol=1e-5):
-        raise Incorrect(f"on {on}, `{name}` is {len(y)} times too large: the loss is the mean over the batch's "
-                        f"{len(y)} rows, and so is its gradient")
+        raise Incorrect(say("on {on}, `{name}` is {n} times too large: the loss is the mean over the batch's "
+                            "{n} rows, and so is its gradient", on=on, name=name, n=len(y)))
     if torch.allclose(got, -want, atol=1e-5) or torch.allclose(got, -want * len(y), atol=1e-5):
-        raise Incorrect(f"on {on}, `{name}` points the wrong way: a step against the gradient must raise the "
-                        "true class's logit, so that entry is negative")
+        raise Incorrect(say("on {on}, `{name}` points the wrong way: a step against the gradient must raise the "
+                            "true class's logit, so that entry is negative", on=on, name=name))
     row_sums = got.sum(dim=1)
     if not torch.allclose(row_sums, torch.zeros_like(row_sums), atol=1e-6):
-        raise Incorrect(f"on {on}, the rows of what `{name}` returned sum to {show(row_sums.float())}; each row "
-                        "of the true gradient sums to 0 (probabilities sum to 1, and so does the one-hot row)")
+        raise Incorrect(say("on {on}, the rows of what `{name}` returned sum to {sums}; each row of the true "
+                            "gradient sums to 0 (probabilities sum to 1, and so does the one-hot row)", on=on,
+                            name=name, sums=show(row_sums.float())))
     expect_close(out, want, name, on, atol=1e-6)
     O, y = cases[1].args
-    on = f"logits {show(O)} and y = {y.tolist()}"
+    on = say("logits {logits} and y = {y}", logits=show(O), y=y.tolist())
     out = expect_tensor(run(cross_entropy_grad, name, O, y, banned=LOSSES), (2, 3), name, on)
-    expect_finite(out, name, on, "exp(1000) overflows: compute the softmax stably")
+    expect_finite(out, name, on, say("exp(1000) overflows: compute the softmax stably"))
     expect_close(out, expected(O, y), name, on, atol=1e-6)
     O, y = cases[2].args
-    on = f"{len(y)} random rows of {O.shape[1]} logits"
+    on = say("{n} random rows of {q} logits", n=len(y), q=O.shape[1])
     out = expect_tensor(run(cross_entropy_grad, name, O, y, banned=LOSSES), tuple(O.shape), name, on)
     expect_close(out, expected(O, y), name, on, atol=1e-6)
 

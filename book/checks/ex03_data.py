@@ -16,6 +16,7 @@ from torch.overrides import TorchFunctionMode
 
 from book.checks.common import (call, callable_answer, expect_close, expect_error, expect_tensor,
                                 expect_unchanged, forbidden_calls, raises, show)
+from book.language import say
 from book.protocol import MAX_ITERATED, Case
 from book.questions import Incorrect, Question
 
@@ -44,7 +45,8 @@ class forbidden_functions(TorchFunctionMode):
         called = getattr(func, "__name__", "")
         if called in self.names:  # only the replay of a recorded call passes such a name
             self.hit = called
-            raise Incorrect(f"`{self.name}` calls {called}: {self.instead}")
+            raise Incorrect(say("`{name}` calls {called}: {instead}", name=self.name, called=called,
+                                instead=self.instead))
         return func(*args, **(kwargs or {}))
 
     def __enter__(self):
@@ -56,7 +58,8 @@ class forbidden_functions(TorchFunctionMode):
         super().__exit__(*exc)
         self._watch.__exit__(*exc)  # raises Incorrect for a call it saw
         if self.hit and exc[0] is None:  # the replay's Incorrect was caught inside the block: it still counts
-            raise Incorrect(f"`{self.name}` calls {self.hit}: {self.instead}")
+            raise Incorrect(say("`{name}` calls {called}: {instead}", name=self.name, called=self.hit,
+                                instead=self.instead))
         return False
 
 
@@ -96,11 +99,11 @@ def run_to_inputs(to_inputs, cases) -> dict:
     callable_answer(to_inputs, name)
     (images,), (dim,), (scaled,) = (c.args for c in cases)
     out = {"images": images, "dim": dim}
-    instead = "this question asks you to write the conversion yourself"
+    instead = say("this question asks you to write the conversion yourself")
     with forbidden_functions(borrowed_conversion(), name, instead):
         for key, batch in (("images", images), ("dim", dim)):
             given = batch.clone()
-            out[f"{key}_out"] = call(to_inputs, given, name=name, on=f"{len(batch)} uint8 images")
+            out[f"{key}_out"] = call(to_inputs, given, name=name, on=say("{n} uint8 images", n=len(batch)))
             out[f"{key}_after"] = given
         out["float_input"] = raises(to_inputs, (scaled.clone(),), name)
     return out
@@ -111,32 +114,36 @@ def judge_to_inputs(out: dict) -> None:
     for key in ("images", "dim"):
         images, got = out[key], out[f"{key}_out"]
         n = len(images)
-        on = f"{n} uint8 images of shape (28, 28)" + (" whose brightest pixel is 200" if key == "dim" else "")
-        expect_unchanged(images, out[f"{key}_after"], name, "the images it was given")
+        on = say("{n} uint8 images of shape (28, 28) whose brightest pixel is 200", n=n) if key == "dim" else \
+            say("{n} uint8 images of shape (28, 28)", n=n)
+        expect_unchanged(images, out[f"{key}_after"], name, say("the images it was given"))
         if not isinstance(got, torch.Tensor):
-            raise Incorrect(f"on {on}, `{name}` returned {type(got).__name__}, expected a tensor")
+            raise Incorrect(say("on {on}, `{name}` returned {kind}, expected a tensor", on=on, name=name,
+                                kind=type(got).__name__))
         if got.dtype == torch.uint8 or not got.is_floating_point():
-            raise Incorrect(f"on {on}, `{name}` returned a tensor of {got.dtype}: convert to float first "
-                            "(images.float()), then divide")
+            raise Incorrect(say("on {on}, `{name}` returned a tensor of {dtype}: convert to float first "
+                                "(images.float()), then divide", on=on, name=name, dtype=got.dtype))
         if tuple(got.shape) == (n, 28, 28):
-            raise Incorrect(f"on {on}, `{name}` returned shape {tuple(got.shape)}, expected {(n, 1, 28, 28)}: "
-                            "add the channel dimension (unsqueeze(1)) that ToTensor() adds")
+            raise Incorrect(say("on {on}, `{name}` returned shape {shape}, expected {want}: add the channel "
+                                "dimension (unsqueeze(1)) that ToTensor() adds", on=on, name=name,
+                                shape=tuple(got.shape), want=(n, 1, 28, 28)))
         expect_tensor(got, (n, 1, 28, 28), name, on)
         if got.dtype != torch.float32:
-            raise Incorrect(f"on {on}, `{name}` returned {got.dtype}; the model's weights are float32, so "
-                            "return float32 (images.float(), not .double())")
+            raise Incorrect(say("on {on}, `{name}` returned {dtype}; the model's weights are float32, so return "
+                                "float32 (images.float(), not .double())", on=on, name=name, dtype=got.dtype))
         want = images.unsqueeze(1).float() / 255
         if key == "dim" and torch.allclose(got, images.unsqueeze(1).float() / images.max(), atol=1e-6):
-            raise Incorrect(f"on {on}, `{name}` divided by the batch's largest pixel ({images.max().item()}): divide "
-                            "by 255, the largest value a byte can hold, so that every batch is scaled the same way")
+            raise Incorrect(say("on {on}, `{name}` divided by the batch's largest pixel ({largest}): divide by "
+                                "255, the largest value a byte can hold, so that every batch is scaled the same "
+                                "way", on=on, name=name, largest=images.max().item()))
         if torch.equal(got, torch.div(images.unsqueeze(1), 255, rounding_mode="floor").float()):
-            raise Incorrect(f"on {on}, `{name}` returned only 0s and 1s: integer division. Convert to float "
-                            "before dividing by 255")
+            raise Incorrect(say("on {on}, `{name}` returned only 0s and 1s: integer division. Convert to float "
+                                "before dividing by 255", on=on, name=name))
         expect_close(got, want, name, on, rtol=1e-6, atol=1e-7,
-                     why="expected each pixel divided by 255 (0 -> 0.0, 128 -> 0.502, 255 -> 1.0)")
-    expect_error(out["float_input"], name, "float images already scaled to [0, 1]",
-                 "it would scale them a second time, silently. Check images.dtype and raise a TypeError that "
-                 "says uint8 images were expected", error="a TypeError")
+                     why=say("expected each pixel divided by 255 (0 -> 0.0, 128 -> 0.502, 255 -> 1.0)"))
+    expect_error(out["float_input"], name, say("float images already scaled to [0, 1]"),
+                 say("it would scale them a second time, silently. Check images.dtype and raise a TypeError that "
+                     "says uint8 images were expected"), error=say("a TypeError"))
 
 
 def check_to_inputs(to_inputs, cases) -> None:
@@ -157,8 +164,8 @@ def run_class_counts(class_counts, cases) -> dict:
     name = "class_counts"
     callable_answer(class_counts, name)
     out = {"cases": []}
-    described = ["labels [2, 0, 2, 1, 2] with num_classes=4 (class 3 never occurs)",
-                 "1,000 random labels 0..8 with num_classes=10", "50 random labels with num_classes=3"]
+    described = [say("labels [2, 0, 2, 1, 2] with num_classes=4 (class 3 never occurs)"),
+                 say("1,000 random labels 0..8 with num_classes=10"), say("50 random labels with num_classes=3")]
     for (labels, k), on in zip((c.args for c in cases[:3]), described):
         given = labels.clone()
         got = call(class_counts, given, k, name=name, on=on)
@@ -171,26 +178,28 @@ def run_class_counts(class_counts, cases) -> dict:
 def judge_class_counts(out: dict) -> None:
     name = "class_counts"
     for labels, k, on, got, after in out["cases"]:
-        expect_unchanged(labels, after, name, "the labels it was given")
+        expect_unchanged(labels, after, name, say("the labels it was given"))
         want = torch.bincount(labels, minlength=k)
         if not isinstance(got, torch.Tensor):
-            raise Incorrect(f"on {on}, `{name}` returned {type(got).__name__} {show(got)}; expected a tensor of "
-                            f"{k} counts")
+            raise Incorrect(say("on {on}, `{name}` returned {kind} {got}; expected a tensor of {k} counts", on=on,
+                                name=name, kind=type(got).__name__, got=show(got), k=k))
         if got.dim() == 1 and len(got) < k and torch.equal(got.long(), want[:len(got)]):
-            raise Incorrect(f"on {on}, `{name}` returned {len(got)} counts, expected {k}: a class that never "
-                            "occurs still needs its count of 0 (torch.bincount's minlength)")
+            raise Incorrect(say("on {on}, `{name}` returned {n} counts, expected {k}: a class that never occurs "
+                                "still needs its count of 0 (torch.bincount's minlength)", on=on, name=name,
+                                n=len(got), k=k))
         if tuple(got.shape) != (k,):
-            raise Incorrect(f"on {on}, `{name}` returned shape {tuple(got.shape)}, expected ({k},): one count "
-                            "per class")
+            raise Incorrect(say("on {on}, `{name}` returned shape {shape}, expected ({k},): one count per class",
+                                on=on, name=name, shape=tuple(got.shape), k=k))
         if got.is_floating_point() or got.dtype == torch.bool:
-            raise Incorrect(f"on {on}, `{name}` returned {got.dtype} counts; counts are whole numbers: return "
-                            "an integer tensor (torch.int64)")
+            raise Incorrect(say("on {on}, `{name}` returned {dtype} counts; counts are whole numbers: return an "
+                                "integer tensor (torch.int64)", on=on, name=name, dtype=got.dtype))
         if not torch.equal(got.long(), want):
-            raise Incorrect(f"on {on}, `{name}` returned {show(got)}, expected {show(want)}")
+            raise Incorrect(say("on {on}, `{name}` returned {got}, expected {want}", on=on, name=name, got=show(got),
+                                want=show(want)))
     for key, labels in (("too_large", "[0, 1, 4]"), ("negative", "[0, -1, 2]")):
-        expect_error(out[key], name, f"labels {labels} with num_classes=4",
-                     "a label outside 0..num_classes-1 means the labels or num_classes are wrong, and a count "
-                     "would hide it", error="a ValueError")
+        expect_error(out[key], name, say("labels {labels} with num_classes=4", labels=labels),
+                     say("a label outside 0..num_classes-1 means the labels or num_classes are wrong, and a "
+                         "count would hide it"), error=say("a ValueError"))
 
 
 def check_class_counts(class_counts, cases) -> None:
@@ -211,10 +220,11 @@ def run_standardise(standardise, cases) -> dict:
     name = "standardise"
     callable_answer(standardise, name)
     train, test = cases[0].args
-    on = "40 training and 10 test images (float, in [0, 1])"
+    on = say("40 training and 10 test images (float, in [0, 1])")
     train_in, test_in = train.clone(), test.clone()
     got = call(standardise, train_in, test_in, name=name, on=on)
-    fewer = call(standardise, train.clone(), test[:3].clone(), name=name, on="the same training images, 3 test images")
+    fewer = call(standardise, train.clone(), test[:3].clone(), name=name, on=say("the same training images, 3 "
+                                                                                 "test images"))
     return {"train": train, "test": test, "on": on, "got": got, "fewer": fewer,
             "train_after": train_in, "test_after": test_in}
 
@@ -222,13 +232,14 @@ def run_standardise(standardise, cases) -> dict:
 def judge_standardise(out: dict) -> None:
     name = "standardise"
     train, test, on, got = out["train"], out["test"], out["on"], out["got"]
-    expect_unchanged(train, out["train_after"], name, "the training images")
-    expect_unchanged(test, out["test_after"], name, "the test images")
+    expect_unchanged(train, out["train_after"], name, say("the training images"))
+    expect_unchanged(test, out["test_after"], name, say("the test images"))
     if not isinstance(got, (tuple, list)) or len(got) != 2:
-        raise Incorrect(f"on {on}, `{name}` returned {type(got).__name__} {show(got)}; expected two tensors: "
-                        "return train_standardised, test_standardised")
+        raise Incorrect(say("on {on}, `{name}` returned {kind} {got}; expected two tensors: return "
+                            "train_standardised, test_standardised", on=on, name=name, kind=type(got).__name__,
+                            got=show(got)))
     got_train, got_test = (expect_tensor(t, tuple(x.shape), f"{name} ({which})", on)
-                           for t, x, which in zip(got, (train, test), ("training images", "test images")))
+                           for t, x, which in zip(got, (train, test), (say("training images"), say("test images"))))
     mu, sigma = train.mean(), train.std()
     want_train, want_test = (train - mu) / sigma, (test - mu) / sigma
 
@@ -240,32 +251,34 @@ def judge_standardise(out: dict) -> None:
     if not close(got_train, want_train):
         per_pixel = (train - train.mean(0)) / train.std(0)
         if close(got_train, per_pixel):
-            why = ("each pixel position was standardised on its own (mean(dim=0)); use one mean and one "
-                   "standard deviation over all training pixels, as Normalize((mu,), (sigma,)) does")
+            why = (say("each pixel position was standardised on its own (mean(dim=0)); use one mean and one "
+                       "standard deviation over all training pixels, as Normalize((mu,), (sigma,)) does"))
         elif close(got_train, (train - both.mean()) / both.std()):
-            why = ("the mean and standard deviation came from the training and test images together: the test "
-                   "images leak into them. Use the training images only")
+            why = (say("the mean and standard deviation came from the training and test images together: the "
+                       "test images leak into them. Use the training images only"))
         elif close(got_train, train - mu):
-            why = "the mean was subtracted, but nothing was divided by the standard deviation"
+            why = say("the mean was subtracted, but nothing was divided by the standard deviation")
         else:
-            why = "expected (x - mean) / std with the mean and standard deviation of all training pixels"
-        raise Incorrect(f"on {on}, the standardised training images are wrong: {why}")
+            why = say("expected (x - mean) / std with the mean and standard deviation of all training pixels")
+        raise Incorrect(say("on {on}, the standardised training images are wrong: {why}", on=on, why=why))
     if not close(got_test, want_test):
         if close(got_test, (test - test.mean()) / test.std()):
-            why = ("the test images were standardised with their own mean and standard deviation; use the "
-                   "training images' numbers for both (the test set must not shape its own inputs)")
+            why = (say("the test images were standardised with their own mean and standard deviation; use the "
+                       "training images' numbers for both (the test set must not shape its own inputs)"))
         elif close(got_test, (test - both.mean()) / both.std()):
-            why = "they used statistics of the training and test images together; use the training images' only"
+            why = say("they used statistics of the training and test images together; use the training images' "
+                      "only")
         elif close(got_test, test):
-            why = "they were not standardised at all; apply the training mean and standard deviation to them too"
+            why = say("they were not standardised at all; apply the training mean and standard deviation to them "
+                      "too")
         else:
-            why = "expected (x - mean) / std with the training images' mean and standard deviation"
-        raise Incorrect(f"on {on}, the standardised test images are wrong: {why}")
+            why = say("expected (x - mean) / std with the training images' mean and standard deviation")
+        raise Incorrect(say("on {on}, the standardised test images are wrong: {why}", on=on, why=why))
     fewer = out["fewer"]
     if not (isinstance(fewer, (tuple, list)) and len(fewer) == 2 and isinstance(fewer[1], torch.Tensor)
             and fewer[1].shape == test[:3].shape and close(fewer[1], got_test[:3])):
-        raise Incorrect(f"with only the first 3 test images, `{name}` standardised them differently: a test "
-                        "image's inputs must depend on the training images (and itself) only")
+        raise Incorrect(say("with only the first 3 test images, `{name}` standardised them differently: a test "
+                            "image's inputs must depend on the training images (and itself) only", name=name))
 
 
 def check_standardise(standardise, cases) -> None:
@@ -296,10 +309,10 @@ def run_minibatches(minibatches, cases) -> dict:
     rng_before = torch.random.get_rng_state()
     for key, case in zip(RUNS, cases):
         _, _, batch_size, s = case.args
-        on = f"{n} examples, batch_size={batch_size}, seed={s}"
+        on = say("{n} examples, batch_size={batch_size}, seed={s}", n=n, batch_size=batch_size, s=s)
         X_in, y_in = X.clone(), y.clone()
         with forbidden_functions(borrowed_loaders(), name,
-                                 "write the iterator yourself, from a permutation of the indices"):
+                                 say("write the iterator yourself, from a permutation of the indices")):
             # at most MAX_ITERATED batches, as the grader's recording lists them: an endless generator ends here
             batches = call(lambda: list(itertools.islice(iter(call(minibatches, X_in, y_in, batch_size, s,
                                                                    name=name, on=on)), MAX_ITERATED)),
@@ -314,46 +327,50 @@ def judge_minibatches(out: dict) -> None:
     n, X, y = out["n"], out["X"], out["y"]
     orders = {}
     for key, (on, batch_size, batches, X_after, y_after) in out["runs"].items():
-        expect_unchanged(X, X_after, name, "the features it was given")
-        expect_unchanged(y, y_after, name, "the labels it was given")
+        expect_unchanged(X, X_after, name, say("the features it was given"))
+        expect_unchanged(y, y_after, name, say("the labels it was given"))
         sizes = []
         seen = []
         for i, batch in enumerate(batches):
             if not (isinstance(batch, (tuple, list)) and len(batch) == 2
                     and all(isinstance(t, torch.Tensor) for t in batch)):
-                raise Incorrect(f"on {on}, batch {i + 1} is {type(batch).__name__} {show(batch)}; each batch must "
-                                "be a pair of tensors (X_batch, y_batch)")
+                raise Incorrect(say("on {on}, batch {i} is {kind} {batch}; each batch must be a pair of tensors "
+                                    "(X_batch, y_batch)", on=on, i=i + 1, kind=type(batch).__name__,
+                                    batch=show(batch)))
             Xb, yb = batch
             if Xb.dim() != 2 or Xb.shape[1] != 2 or yb.shape != (len(Xb),):
-                raise Incorrect(f"on {on}, batch {i + 1} has X of shape {tuple(Xb.shape)} and y of shape "
-                                f"{tuple(yb.shape)}; expected (b, 2) and (b,): whole rows of X, one label each")
+                raise Incorrect(say("on {on}, batch {i} has X of shape {shape} and y of shape {shape2}; expected "
+                                    "(b, 2) and (b,): whole rows of X, one label each", on=on, i=i + 1,
+                                    shape=tuple(Xb.shape), shape2=tuple(yb.shape)))
             if not torch.equal(Xb[:, 0], 2 * yb.to(Xb.dtype)):
-                raise Incorrect(f"on {on}, batch {i + 1} pairs features with the labels of other examples: "
-                                "index X and y with the same indices")
+                raise Incorrect(say("on {on}, batch {i} pairs features with the labels of other examples: index "
+                                    "X and y with the same indices", on=on, i=i + 1))
             sizes.append(len(yb))
             seen += yb.tolist()
         want = [min(batch_size, n - i) for i in range(0, n, batch_size)]
         if sizes != want:
-            raise Incorrect(f"on {on}, the batches have sizes {sizes}, expected {want}: full batches, and the "
-                            "remainder in a smaller last batch")
+            raise Incorrect(say("on {on}, the batches have sizes {sizes}, expected {want}: full batches, and the "
+                                "remainder in a smaller last batch", on=on, sizes=sizes, want=want))
         if sorted(seen) != list(range(n)):
             missing = sorted(set(range(n)) - set(seen))
             twice = sorted({i for i in seen if seen.count(i) > 1})
-            raise Incorrect(f"on {on}, one pass does not hold every example exactly once (missing {missing}, "
-                            f"repeated {twice}): shuffle a permutation of 0..n-1 and cut it into batches")
+            raise Incorrect(say("on {on}, one pass does not hold every example exactly once (missing {missing}, "
+                                "repeated {twice}): shuffle a permutation of 0..n-1 and cut it into batches", on=on,
+                                missing=missing, twice=twice))
         orders[key] = seen
     if orders["first"] == list(range(n)):
-        raise Incorrect(f"`{name}` gave the examples in their original order: shuffle them (torch.randperm)")
+        raise Incorrect(say("`{name}` gave the examples in their original order: shuffle them (torch.randperm)",
+                            name=name))
     if orders["first"] != orders["again"]:
-        raise Incorrect(f"`{name}` gave another order when called again with the same seed: draw the "
-                        "permutation from torch.Generator().manual_seed(seed), so that runs repeat")
+        raise Incorrect(say("`{name}` gave another order when called again with the same seed: draw the "
+                            "permutation from torch.Generator().manual_seed(seed), so that runs repeat", name=name))
     if orders["first"] == orders["other"]:
-        raise Incorrect(f"`{name}` gave the same order for seeds {out['seed']} and {out['seed'] + 1}: the seed "
-                        "must choose the shuffle")
+        raise Incorrect(say("`{name}` gave the same order for seeds {seed} and {seed2}: the seed must choose the "
+                            "shuffle", name=name, seed=out['seed'], seed2=out['seed'] + 1))
     if out["global_rng_changed"]:
-        raise Incorrect(f"`{name}` used or re-seeded PyTorch's global random generator: draw the permutation "
-                        "from a torch.Generator of its own, so that the batches do not change the model's "
-                        "random initialisation (or dropout) and vice versa")
+        raise Incorrect(say("`{name}` used or re-seeded PyTorch's global random generator: draw the permutation "
+                            "from a torch.Generator of its own, so that the batches do not change the model's "
+                            "random initialisation (or dropout) and vice versa", name=name))
 
 
 def check_minibatches(minibatches, cases) -> None:

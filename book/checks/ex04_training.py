@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from book.checks.common import as_number, call, callable_answer, expect_close, show, uneven_batches
 from book.probes import LinearModel, RecordingNet, train_linear_sgd
+from book.language import say
 from book.protocol import Case, drive
 from book.questions import Incorrect, Question
 
@@ -43,20 +44,22 @@ def check_accuracy(accuracy, cases):
     """q1: the fraction of rows whose largest entry is at the label, as a Python float."""
     name = "accuracy"
     y_hat, y = cases[0].args
-    on = f"y_hat {show(y_hat)} and y = {y.tolist()}"
+    on = say("y_hat {y_hat} and y = {y}", y_hat=show(y_hat), y=y.tolist())
     got = as_number(call(accuracy, y_hat, y, name=name, on=on), name, on)
     if abs(got - 2) < 1e-6:
-        raise Incorrect(f"on {on}, `{name}` returned 2, the number of right predictions; return the fraction of "
-                        "rows that are right (between 0 and 1)")
+        raise Incorrect(say("on {on}, `{name}` returned 2, the number of right predictions; return the fraction "
+                            "of rows that are right (between 0 and 1)", on=on, name=name))
     if abs(got - 0.4) > 1e-6:
-        raise Incorrect(f"on {on}, `{name}` returned {got:.4g}, expected 0.4 (2 of the 5 rows are right)")
+        raise Incorrect(say("on {on}, `{name}` returned {got:.4g}, expected 0.4 (2 of the 5 rows are right)", on=on,
+                            name=name, got=got))
     for y_hat, y in (c.args for c in cases[1:]):
         n = len(y)
-        on = f"{n} random rows of 10 logits"
+        on = say("{n} random rows of 10 logits", n=n)
         got = as_number(call(accuracy, y_hat, y, name=name, on=on), name, on)
         want = (y_hat.argmax(dim=1) == y).double().mean().item()
         if abs(got - want) > 1e-6:
-            raise Incorrect(f"on {on}, `{name}` returned {got:.4g}, expected {want:.4g}")
+            raise Incorrect(say("on {on}, `{name}` returned {got:.4g}, expected {want:.4g}", on=on, name=name,
+                                got=got, want=want))
 
 
 def evaluate_accuracy_cases(rng):
@@ -69,30 +72,33 @@ def check_evaluate_accuracy(evaluate_accuracy, cases):
     """q2: accuracy over all examples of an iterable of batches (weighted by batch size), without a graph."""
     name = "evaluate_accuracy"
     net, batches = cases[0].args
-    on = "3 batches of 4, 4 and 2 examples"
+    on = say("3 batches of 4, 4 and 2 examples")
     got = as_number(call(evaluate_accuracy, net, batches, name=name, on=on), name, on)
     with torch.no_grad():
         per_batch = [((Xb @ net.weight).argmax(dim=1) == yb).double() for Xb, yb in batches]
     overall = torch.cat(per_batch).mean().item()
     mean_of_batches = sum(b.mean().item() for b in per_batch) / len(per_batch)
     if net.calls == 0:
-        raise Incorrect(f"on {on}, `{name}` never called `net`")
+        raise Incorrect(say("on {on}, `{name}` never called `net`", on=on, name=name))
     if abs(got - mean_of_batches) < 1e-6 and abs(got - overall) > 1e-6:
-        raise Incorrect(f"on {on}, `{name}` returned {got:.4g}, the average of the batches' accuracies; the last "
-                        "batch is smaller, so count right predictions and examples over all batches instead")
+        raise Incorrect(say("on {on}, `{name}` returned {got:.4g}, the average of the batches' accuracies; the "
+                            "last batch is smaller, so count right predictions and examples over all batches "
+                            "instead", on=on, name=name, got=got))
     if abs(got - overall) > 1e-6:
-        raise Incorrect(f"on {on}, `{name}` returned {got:.4g}, expected {overall:.4g} "
-                        f"({int(torch.cat(per_batch).sum())} of 10 examples are right)")
+        raise Incorrect(say("on {on}, `{name}` returned {got:.4g}, expected {overall:.4g} ({right} of 10 examples "
+                            "are right)", on=on, name=name, got=got, overall=overall,
+                            right=int(torch.cat(per_batch).sum())))
     if net.grad_enabled:
-        raise Incorrect(f"`{name}` called `net` with gradient tracking on: evaluation builds no graph, so "
-                        "run the loop inside torch.no_grad()")
+        raise Incorrect(say("`{name}` called `net` with gradient tracking on: evaluation builds no graph, so run "
+                            "the loop inside torch.no_grad()", name=name))
     net, batches = cases[1].args
-    on = "3 random batches of 5, 5 and 1 examples"
+    on = say("3 random batches of 5, 5 and 1 examples")
     got = as_number(call(evaluate_accuracy, net, batches, name=name, on=on), name, on)
     with torch.no_grad():
         want = torch.cat([((Xb @ net.weight).argmax(dim=1) == yb).double() for Xb, yb in batches]).mean().item()
     if abs(got - want) > 1e-6:
-        raise Incorrect(f"on {on}, `{name}` returned {got:.4g}, expected {want:.4g}")
+        raise Incorrect(say("on {on}, `{name}` returned {got:.4g}, expected {want:.4g}", on=on, name=name, got=got,
+                            want=want))
 
 
 def sgd_cases(rng):
@@ -108,25 +114,26 @@ def check_sgd(sgd, cases):
     (W, b), lr, batch_size = cases[0].args
     start = [W.detach().clone(), b.detach().clone()]
     grads = [W.grad.clone(), b.grad.clone()]
-    on = f"two parameters with lr={lr} and batch_size={batch_size}"
+    on = say("two parameters with lr={lr} and batch_size={batch_size}", lr=lr, batch_size=batch_size)
     call(sgd, [W, b], lr, batch_size, name=name, on=on)
     if not (W.is_leaf and b.is_leaf and W.requires_grad and b.requires_grad):
-        raise Incorrect(f"after `{name}` the parameters are no longer leaf tensors that require grad: update them "
-                        "in place (p -= ...) inside torch.no_grad()")
+        raise Incorrect(say("after `{name}` the parameters are no longer leaf tensors that require grad: update "
+                            "them in place (p -= ...) inside torch.no_grad()", name=name))
     moved = [p.detach() for p in (W, b)]
     if all(torch.equal(m, s) for m, s in zip(moved, start)):
-        raise Incorrect(f"`{name}` did not change the parameters it was given: update each tensor in place "
-                        "(p -= ...), not a new local name")
-    for param, s, grad, label in zip(moved, start, grads, ("the first", "the second")):
+        raise Incorrect(say("`{name}` did not change the parameters it was given: update each tensor in place (p "
+                            "-= ...), not a new local name", name=name))
+    for param, s, grad, label in zip(moved, start, grads, (say("the first"), say("the second"))):
         want = s - lr * grad / batch_size
         if torch.allclose(param, s - lr * grad, atol=1e-6):
-            raise Incorrect(f"on {on}, {label} parameter moved by lr * grad, {batch_size} times too far: the "
-                            "gradient is of the summed loss, so divide by the batch size")
-        expect_close(param, want, f"{name} (the updated parameter)", on, atol=1e-6)
+            raise Incorrect(say("on {on}, {label} parameter moved by lr * grad, {batch_size} times too far: the "
+                                "gradient is of the summed loss, so divide by the batch size", on=on, label=label,
+                                batch_size=batch_size))
+        expect_close(param, want, say("{name} (the updated parameter)", name=name), on, atol=1e-6)
     for p in (W, b):
         if p.grad is not None and p.grad.abs().max() > 0:
-            raise Incorrect(f"`{name}` left the gradients in p.grad; zero them (p.grad.zero_()) so that the next "
-                            "backward() does not add to them")
+            raise Incorrect(say("`{name}` left the gradients in p.grad; zero them (p.grad.zero_()) so that the "
+                                "next backward() does not add to them", name=name))
 
 
 def train_reference(params, batches, lr, mean_loss=False, zero=True):
@@ -160,29 +167,31 @@ def check_train_epoch(train_epoch, cases):
     name = "train_epoch"
     net, (W, b), batches, lr = cases[0].args
     W0, b0 = W.detach().clone(), b.detach().clone()
-    on = f"a toy data set (10 examples in batches of 4, 4 and 2) with lr={lr}"
+    on = say("a toy data set (10 examples in batches of 4, 4 and 2) with lr={lr}", lr=lr)
     loss = call(train_epoch, net, [W, b], batches, lr, name=name, on=on)
     (W_want, b_want), loss_want = train_reference([W0, b0], batches, lr)
     got = [W.detach(), b.detach()]
     if torch.equal(got[0], W0) and torch.equal(got[1], b0):
-        raise Incorrect(f"on {on}, `{name}` did not change the parameters: call sgd(params, lr, len(y)) after "
-                        "each backward()")
+        raise Incorrect(say("on {on}, `{name}` did not change the parameters: call sgd(params, lr, len(y)) after "
+                            "each backward()", on=on, name=name))
     close = all(torch.allclose(p, q, atol=1e-5) for p, q in zip(got, (W_want, b_want)))
     if not close:
         (W_mean, b_mean), _ = train_reference([W0, b0], batches, lr, mean_loss=True)
         (W_acc, b_acc), _ = train_reference([W0, b0], batches, lr, zero=False)
         if all(torch.allclose(p, q, atol=1e-5) for p, q in zip(got, (W_mean, b_mean))):
-            raise Incorrect(f"on {on}, the parameters moved a batch-size times too little: sgd divides by the "
-                            "batch size, so call backward() on the summed loss (reduction='sum')")
+            raise Incorrect(say("on {on}, the parameters moved a batch-size times too little: sgd divides by the "
+                                "batch size, so call backward() on the summed loss (reduction='sum')", on=on))
         if all(torch.allclose(p, q, atol=1e-5) for p, q in zip(got, (W_acc, b_acc))):
-            raise Incorrect(f"on {on}, the gradients piled up from batch to batch: they must be zeroed after each "
-                            "step (is your sgd from q3 right?)")
-        raise Incorrect(f"on {on}, the parameters after one epoch differ from one SGD step per batch on the summed "
-                        "cross-entropy of that batch's logits (check sgd from q3, and that each batch is used once)")
+            raise Incorrect(say("on {on}, the gradients piled up from batch to batch: they must be zeroed after "
+                                "each step (is your sgd from q3 right?)", on=on))
+        raise Incorrect(say("on {on}, the parameters after one epoch differ from one SGD step per batch on the "
+                            "summed cross-entropy of that batch's logits (check sgd from q3, and that each batch "
+                            "is used once)", on=on))
     got_loss = as_number(loss, name, on)
     if abs(got_loss - loss_want) > 1e-4:
-        raise Incorrect(f"on {on}, `{name}` returned {got_loss:.4g}; expected the mean loss per example over the "
-                        f"epoch, {loss_want:.4g} (sum the batches' summed losses, divide by the number of examples)")
+        raise Incorrect(say("on {on}, `{name}` returned {got_loss:.4g}; expected the mean loss per example over "
+                            "the epoch, {loss_want:.4g} (sum the batches' summed losses, divide by the number of "
+                            "examples)", on=on, name=name, got_loss=got_loss, loss_want=loss_want))
 
 
 def training_split():
@@ -201,23 +210,29 @@ def steps_per_epoch(batch_size: int) -> int:
 
 def check_budget(lrs, batch_size) -> None:
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= 60_000 - VAL_SIZE:
-        raise Incorrect(f"batch_size = {batch_size!r}: a batch size is a whole number from 1 to "
-                        f"{60_000 - VAL_SIZE:,}")
+        raise Incorrect(say("batch_size = {batch_size!r}: a batch size is a whole number from 1 to {largest:,}",
+                            batch_size=batch_size, largest=60_000 - VAL_SIZE))
     if not isinstance(lrs, (list, tuple)) or not lrs:
-        raise Incorrect(f"lrs = {lrs!r}: give a list with one learning rate per epoch, e.g. [0.5, 0.1] for two "
-                        "epochs")
+        raise Incorrect(say("lrs = {lrs!r}: give a list with one learning rate per epoch, e.g. [0.5, 0.1] for "
+                            "two epochs", lrs=lrs))
     for lr in lrs:
         if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (math.isfinite(lr) and 0 < lr <= 10):
-            raise Incorrect(f"lrs = {lrs!r}: each learning rate is a positive number (and here at most 10)")
+            raise Incorrect(say("lrs = {lrs!r}: each learning rate is a positive number (and here at most 10)",
+                                lrs=lrs))
     steps = len(lrs) * steps_per_epoch(batch_size)
     if steps > MAX_STEPS:
-        raise Incorrect(f"{len(lrs)} epoch{'s' if len(lrs) > 1 else ''} in batches of {batch_size} take {steps:,} "
-                        f"SGD steps ({steps_per_epoch(batch_size):,} per epoch); the budget is {MAX_STEPS}: fewer "
-                        "epochs or larger batches")
+        fields = dict(n=len(lrs), batch_size=batch_size, steps=steps, per_epoch=steps_per_epoch(batch_size),
+                      budget=MAX_STEPS)
+        raise Incorrect(say("{n} epochs in batches of {batch_size} take {steps:,} SGD steps ({per_epoch:,} per "
+                            "epoch); the budget is {budget}: fewer epochs or larger batches", **fields)
+                        if len(lrs) > 1 else
+                        say("{n} epoch in batches of {batch_size} take {steps:,} SGD steps ({per_epoch:,} per "
+                            "epoch); the budget is {budget}: fewer epochs or larger batches", **fields))
 
 
 def describe(lrs, batch_size) -> str:
-    return (f"lrs={list(lrs)}, batch_size={batch_size} ({len(lrs) * steps_per_epoch(batch_size)} steps)")
+    return (say("lrs={lrs}, batch_size={batch_size} ({n} steps)", lrs=list(lrs), batch_size=batch_size,
+                n=len(lrs) * steps_per_epoch(batch_size)))
 
 
 WEIGHT_TOLERANCE = 0.01  # relative distance from the reference run: rounding differs, SGD does not
@@ -250,20 +265,20 @@ def check_target(lrs, batch_size, train_epoch, cases):
     check_budget(lrs, batch_size)
     callable_answer(train_epoch, "train_epoch")
     setting = describe(lrs, batch_size)
-    on = f"Fashion-MNIST with {setting}"
+    on = say("Fashion-MNIST with {setting}", setting=setting)
     out = call(lambda: drive(cases[0], lrs, batch_size, train_epoch), name="train_epoch", on=on)
     if not isinstance(out, dict):
-        raise Incorrect(f"with {setting}, the training run handed back nothing to score")
+        raise Incorrect(say("with {setting}, the training run handed back nothing to score", setting=setting))
     losses = [as_number(loss, "train_epoch", on) for loss in list(out.get("losses") or [])[:len(lrs)]]
     for epoch, loss in enumerate(losses, 1):
         if not math.isfinite(loss):
-            raise Incorrect(f"with {setting}, training diverged: the loss of epoch {epoch} is {loss!r}; a smaller "
-                            "learning rate helps")
+            raise Incorrect(say("with {setting}, training diverged: the loss of epoch {epoch} is {loss!r}; a "
+                                "smaller learning rate helps", setting=setting, epoch=epoch, loss=loss))
     W, b = out.get("W"), out.get("b")
     if not (isinstance(W, torch.Tensor) and isinstance(b, torch.Tensor) and W.shape == (784, 10)
             and b.shape == (10,) and W.is_floating_point() and torch.isfinite(W).all() and torch.isfinite(b).all()):
-        raise Incorrect(f"with {setting}, the weights after training are not finite numbers of their original "
-                        "shapes: did train_epoch replace the parameters?")
+        raise Incorrect(say("with {setting}, the weights after training are not finite numbers of their original "
+                            "shapes: did train_epoch replace the parameters?", setting=setting))
     # the same run with the model answer's epoch: weights that these settings do not give (trained longer, or
     # elsewhere) are refused, so the budget holds and the record cannot bring weights of its own
     reference = train_linear_sgd(list(lrs), batch_size, reference_epoch, *cases[0].args)
@@ -271,9 +286,13 @@ def check_target(lrs, batch_size, train_epoch, cases):
                                                                           reference["b"].double()])
     gap = ((got - want).norm() / want.norm()).item()
     if not gap <= WEIGHT_TOLERANCE:
-        raise Incorrect(f"with {setting}, the weights after training differ by {100 * gap:.2g} % from what "
-                        f"{len(lrs)} epoch{'s' if len(lrs) > 1 else ''} of minibatch SGD with these settings give: "
-                        "train_epoch must take one step of sgd per batch on the summed cross-entropy, as in q4")
+        fields = dict(setting=setting, gap=100 * gap, n=len(lrs))
+        raise Incorrect(say("with {setting}, the weights after training differ by {gap:.2g} % from what {n} epochs "
+                            "of minibatch SGD with these settings give: train_epoch must take one step of sgd per "
+                            "batch on the summed cross-entropy, as in q4", **fields) if len(lrs) > 1 else
+                        say("with {setting}, the weights after training differ by {gap:.2g} % from what {n} epoch "
+                            "of minibatch SGD with these settings give: train_epoch must take one step of sgd per "
+                            "batch on the summed cross-entropy, as in q4", **fields))
     _, _, test_images, test_labels = training_split()
     with torch.no_grad():
         X_test = test_images.reshape(-1, 784).float().div(255)
@@ -282,10 +301,11 @@ def check_target(lrs, batch_size, train_epoch, cases):
 
     acc = accuracy_interval(correct, len(test_labels))
     if acc.estimate < TARGET_ACC:
-        raise Incorrect(f"with {setting}, the accuracy on the {len(test_labels):,} test images is {acc}, below the "
-                        f"{100 * TARGET_ACC:g} % target. Compare with your validation accuracy: if that was above "
-                        "the target too, aim higher; if it jumps from epoch to epoch, lower the last learning rate")
-    return f"Test accuracy {acc} with {setting}."
+        raise Incorrect(say("with {setting}, the accuracy on the {n:,} test images is {acc}, below the {target:g} "
+                            "% target. Compare with your validation accuracy: if that was above the target too, "
+                            "aim higher; if it jumps from epoch to epoch, lower the last learning rate",
+                            setting=setting, n=len(test_labels), acc=acc, target=100 * TARGET_ACC))
+    return say("Test accuracy {acc} with {setting}.", acc=acc, setting=setting)
 
 
 q1 = Question(EXERCISE, "q1", "Accuracy of a batch", 1, check_accuracy,

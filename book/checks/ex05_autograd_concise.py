@@ -17,6 +17,7 @@ from torch import nn
 
 from book.checks.common import call, expect_close, expect_tensor, show
 from book.probes import Function
+from book.language import say
 from book.protocol import Case
 from book.questions import Incorrect, Question
 
@@ -49,21 +50,25 @@ def check_grad_of(grad_of, cases):
     for case in cases[::2]:
         f, x = case.args
         before = x.clone()
-        on = f"{f.label} at x = {show(x)}"
+        on = say("{label} at x = {x}", label=f.label, x=show(x))
         out = expect_tensor(call(grad_of, f, x, name=name, on=on), tuple(x.shape), name, on)
         if x.requires_grad or x.grad is not None:
-            raise Incorrect(f"on {on}, `{name}` changed the tensor x it was given (it now has requires_grad="
-                            f"{x.requires_grad}, grad={x.grad}): work on a copy, x.detach().clone().requires_grad_()")
+            raise Incorrect(say("on {on}, `{name}` changed the tensor x it was given (it now has "
+                                "requires_grad={requires_grad}, grad={grad}): work on a copy, "
+                                "x.detach().clone().requires_grad_()", on=on, name=name,
+                                requires_grad=x.requires_grad, grad=x.grad))
         if not torch.equal(x, before):
-            raise Incorrect(f"on {on}, `{name}` changed the values of x in place")
+            raise Incorrect(say("on {on}, `{name}` changed the values of x in place", on=on, name=name))
         if out.requires_grad:
-            raise Incorrect(f"on {on}, the gradient `{name}` returned is still part of a graph (requires_grad=True); "
-                            "return a plain tensor (detach it, or use torch.autograd.grad)")
+            raise Incorrect(say("on {on}, the gradient `{name}` returned is still part of a graph "
+                                "(requires_grad=True); return a plain tensor (detach it, or use "
+                                "torch.autograd.grad)", on=on, name=name))
         expect_close(out, DERIVATIVES[f.name](before), name, on, atol=1e-5)
         again = call(grad_of, f, x, name=name, on=on)
         if isinstance(again, torch.Tensor) and not torch.allclose(again, out):
-            raise Incorrect(f"on {on}, calling `{name}` twice gave {show(out)}, then {show(again)}: gradients "
-                            "piled up between calls; start from a fresh copy of x each time")
+            raise Incorrect(say("on {on}, calling `{name}` twice gave {out}, then {again}: gradients piled up "
+                                "between calls; start from a fresh copy of x each time", on=on, name=name,
+                                out=show(out), again=show(again)))
 
 
 def make_model_cases(rng):
@@ -75,27 +80,28 @@ def check_make_model(make_model, cases):
     name = "make_model"
     net = call(make_model, name=name)
     if not is_module(net):
-        raise Incorrect(f"`{name}()` returned {type(net).__name__}, expected an nn.Module (e.g. nn.Sequential)")
+        raise Incorrect(say("`{name}()` returned {kind}, expected an nn.Module (e.g. nn.Sequential)", name=name,
+                            kind=type(net).__name__))
     n_params = sum(p.numel() for p in net.parameters())
     if n_params != 7850:
-        raise Incorrect(f"`{name}()` has {n_params:,} parameters, expected 7,850: one linear map from the 784 pixels "
-                        "to 10 classes (784 x 10 weights and 10 biases)")
+        raise Incorrect(say("`{name}()` has {n_params:,} parameters, expected 7,850: one linear map from the 784 "
+                            "pixels to 10 classes (784 x 10 weights and 10 biases)", name=name, n_params=n_params))
     X = cases[1].args[0]
     n = len(X)
-    on = f"a batch of {n} images of shape (1, 28, 28)"
+    on = say("a batch of {n} images of shape (1, 28, 28)", n=n)
     with torch.no_grad():
-        out = expect_tensor(call(net, X, name="the model", on=on), (n, 10), "the model", on)
+        out = expect_tensor(call(net, X, name=say("the model"), on=on), (n, 10), say("the model"), on)
     if torch.allclose(out.sum(dim=1), torch.ones(n), atol=1e-4) and (out >= 0).all():
-        raise Incorrect(f"on {on}, the model returns probabilities (each row sums to 1); it must return logits: "
-                        "nn.CrossEntropyLoss applies the softmax itself")
+        raise Incorrect(say("on {on}, the model returns probabilities (each row sums to 1); it must return "
+                            "logits: nn.CrossEntropyLoss applies the softmax itself", on=on))
     weights = [p for p in net.parameters() if p.dim() == 2]
     biases = [p for p in net.parameters() if p.dim() == 1]
     std, mean = weights[0].detach().std().item(), weights[0].detach().mean().item()
     if not (0.009 < std < 0.011 and abs(mean) < 0.001):
-        raise Incorrect(f"the weights have mean {mean:.4f} and standard deviation {std:.4f}; draw them from a normal "
-                        "distribution with mean 0 and standard deviation 0.01")
+        raise Incorrect(say("the weights have mean {mean:.4f} and standard deviation {std:.4f}; draw them from a "
+                            "normal distribution with mean 0 and standard deviation 0.01", mean=mean, std=std))
     if biases[0].detach().abs().max() > 0:
-        raise Incorrect("the biases are not all zero; set them to 0")
+        raise Incorrect(say("the biases are not all zero; set them to 0"))
 
 
 def linear_features(layer) -> tuple[int, int]:
@@ -118,29 +124,32 @@ def check_linear_from_scratch(linear_from_scratch, cases):
     name = "linear_from_scratch"
     W, b = cases[0].args
     W0, b0 = W.clone(), b.clone()
-    on = "W of shape (5, 3) and b of shape (3,)"
+    on = say("W of shape (5, 3) and b of shape (3,)")
     layer = call(linear_from_scratch, W, b, name=name, on=on)
     if not is_module(layer) or type(layer).__name__ != "Linear":
-        raise Incorrect(f"on {on}, `{name}` returned {type(layer).__name__}, expected an nn.Linear")
+        raise Incorrect(say("on {on}, `{name}` returned {kind}, expected an nn.Linear", on=on, name=name,
+                            kind=type(layer).__name__))
     in_features, out_features = linear_features(layer)
     if (in_features, out_features) != (5, 3):
-        raise Incorrect(f"on {on}, `{name}` returned nn.Linear({in_features}, {out_features}); the "
-                        "scratch model maps 5 inputs to 3 outputs")
+        raise Incorrect(say("on {on}, `{name}` returned nn.Linear({in_features}, {out_features}); the scratch "
+                            "model maps 5 inputs to 3 outputs", on=on, name=name, in_features=in_features,
+                            out_features=out_features))
     weight = dict(layer.named_parameters()).get("weight")
     if weight is None or tuple(weight.shape) != (3, 5):
-        raise Incorrect(f"on {on}, the layer's weight has shape {None if weight is None else tuple(weight.shape)}; "
-                        "nn.Linear stores it as (out_features, in_features) = (3, 5)")
+        raise Incorrect(say("on {on}, the layer's weight has shape {shape}; nn.Linear stores it as "
+                            "(out_features, in_features) = (3, 5)", on=on,
+                            shape=None if weight is None else tuple(weight.shape)))
     X = cases[1].args[0]
     with torch.no_grad():
-        out = expect_tensor(call(layer, X, name="the layer", on="4 random inputs"), (4, 3), "the layer",
-                            "4 random inputs")
-    expect_close(out, X @ W0 + b0, "the layer", "4 random inputs", atol=1e-5,
-                 why="it must compute the same as X @ W + b")
+        the_layer, on = say("the layer"), say("4 random inputs")
+        out = expect_tensor(call(layer, X, name=the_layer, on=on), (4, 3), the_layer, on)
+    expect_close(out, X @ W0 + b0, the_layer, on, atol=1e-5,
+                 why=say("it must compute the same as X @ W + b"))
     if not (torch.equal(W, W0) and torch.equal(b, b0)):
-        raise Incorrect(f"`{name}` changed W or b in place")
+        raise Incorrect(say("`{name}` changed W or b in place", name=name))
     if not all(p.requires_grad for p in layer.parameters()):
-        raise Incorrect("the layer's parameters do not require gradients, so it could not be trained; copy the "
-                        "values into the layer's own parameters (under torch.no_grad())")
+        raise Incorrect(say("the layer's parameters do not require gradients, so it could not be trained; copy "
+                            "the values into the layer's own parameters (under torch.no_grad())"))
 
 
 def train_step_cases(rng):
@@ -160,7 +169,7 @@ def check_train_step(train_step, cases):
     net, loss_fn, optimizer, X, y = cases[0].args
     reference = copy.deepcopy(net)
     ref_optimizer = torch.optim.SGD(reference.parameters(), lr=optimizer.param_groups[0]["lr"])
-    on = "nn.Linear(4, 3), SGD with lr 0.5 and a batch of 8 examples"
+    on = say("nn.Linear(4, 3), SGD with lr 0.5 and a batch of 8 examples")
     for step in (1, 2):
         got = call(train_step, net, loss_fn, optimizer, X, y, name=name, on=on)
         ref_optimizer.zero_grad()
@@ -168,20 +177,21 @@ def check_train_step(train_step, cases):
         want.backward()
         ref_optimizer.step()
         if isinstance(got, torch.Tensor):
-            raise Incorrect(f"on {on}, `{name}` returned a tensor; return the loss as a Python float "
-                            "(loss.item()), which also lets the graph go")
+            raise Incorrect(say("on {on}, `{name}` returned a tensor; return the loss as a Python float "
+                                "(loss.item()), which also lets the graph go", on=on, name=name))
         if not isinstance(got, float):
-            raise Incorrect(f"on {on}, `{name}` returned {type(got).__name__}, expected the loss as a float")
+            raise Incorrect(say("on {on}, `{name}` returned {kind}, expected the loss as a float", on=on, name=name,
+                                kind=type(got).__name__))
         if abs(got - want.item()) > 1e-5:
-            raise Incorrect(f"on {on}, step {step}: `{name}` returned {got:.5g}, expected the loss before the "
-                            f"update, {want.item():.5g}")
+            raise Incorrect(say("on {on}, step {step}: `{name}` returned {got:.5g}, expected the loss before the "
+                                "update, {want:.5g}", on=on, step=step, name=name, got=got, want=want.item()))
         same = all(torch.allclose(p, q, atol=1e-6) for p, q in zip(net.parameters(), reference.parameters()))
         if not same:
             if step == 1:
-                raise Incorrect(f"on {on}, the parameters after one call differ from one step of the optimiser "
-                                "(zero_grad, loss, backward, step)")
-            raise Incorrect(f"on {on}, the first step was right but the second was not: the gradients of the "
-                            "first call were still there; call optimizer.zero_grad() before backward()")
+                raise Incorrect(say("on {on}, the parameters after one call differ from one step of the "
+                                    "optimiser (zero_grad, loss, backward, step)", on=on))
+            raise Incorrect(say("on {on}, the first step was right but the second was not: the gradients of the "
+                                "first call were still there; call optimizer.zero_grad() before backward()", on=on))
 
 
 def predict_proba_cases(rng):
@@ -203,30 +213,31 @@ def check_predict_proba(predict_proba, cases):
     with torch.no_grad():
         want = torch.softmax(net(X), dim=1)
     net.train()
-    on = "a model with dropout, in training mode, and 6 inputs"
+    on = say("a model with dropout, in training mode, and 6 inputs")
     out = expect_tensor(call(predict_proba, net, X, name=name, on=on), (6, 3), name, on)
     if out.requires_grad:
-        raise Incorrect(f"on {on}, what `{name}` returned requires grad: prediction needs no graph, so compute it "
-                        "inside torch.no_grad()")
+        raise Incorrect(say("on {on}, what `{name}` returned requires grad: prediction needs no graph, so "
+                            "compute it inside torch.no_grad()", on=on, name=name))
     if not net.training:
-        raise Incorrect(f"on {on}, `{name}` left the model in evaluation mode; put it back in the mode it was in "
-                        "(training here)")
+        raise Incorrect(say("on {on}, `{name}` left the model in evaluation mode; put it back in the mode it was "
+                            "in (training here)", on=on, name=name))
     sums = out.detach().sum(dim=1)
     if not torch.allclose(sums, torch.ones(6), atol=1e-4):
-        raise Incorrect(f"on {on}, the rows of what `{name}` returned sum to {show(sums)}; return probabilities "
-                        "(the softmax of each row of logits)")
+        raise Incorrect(say("on {on}, the rows of what `{name}` returned sum to {sums}; return probabilities "
+                            "(the softmax of each row of logits)", on=on, name=name, sums=show(sums)))
     if not torch.allclose(out, want, atol=1e-5):
         again = call(predict_proba, net, X, name=name, on=on)
         again = expect_tensor(again, (6, 3), name, on)
         if not torch.allclose(out, again):
-            raise Incorrect(f"on {on}, two calls of `{name}` gave different probabilities: dropout was active; "
-                            "switch the model to evaluation mode (net.eval()) while predicting")
+            raise Incorrect(say("on {on}, two calls of `{name}` gave different probabilities: dropout was "
+                                "active; switch the model to evaluation mode (net.eval()) while predicting", on=on,
+                                name=name))
         expect_close(out, want, name, on, atol=1e-5)
     in_eval_mode = cases[2].args[0]
     call(predict_proba, in_eval_mode, X, name=name, on=on)
     if in_eval_mode.training:
-        raise Incorrect(f"`{name}` switched a model that was in evaluation mode to training mode; restore the mode "
-                        "it was in (net.training tells you)")
+        raise Incorrect(say("`{name}` switched a model that was in evaluation mode to training mode; restore the "
+                            "mode it was in (net.training tells you)", name=name))
 
 
 q1 = Question(EXERCISE, "q1", "A gradient without side effects", 2, check_grad_of,

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from book.checks.common import Forbidden, as_number, call, callable_answer, expect_error, forbidden_calls, raises, show
 from book.probes import RecordingNet
+from book.language import deferred, say, translate
 from book.protocol import Case, drive
 from book.questions import Incorrect, NotAttempted, Question
 
@@ -35,7 +36,8 @@ class _CourseFunctions(Forbidden):
     hold it for the message. Torch's own functions pass through."""
 
     def message(self, called: str) -> str:
-        return f"`{self.name}` calls {called}: {self.instead}"
+        return say("`{name}` calls {called}: {instead}", name=self.name, called=called,
+                   instead=translate(self.instead))
 
 
 def dotted(f) -> str:
@@ -73,8 +75,9 @@ def split_cases(rng):
 
 def index_set(t, what: str, on: str, name: str) -> list[int]:
     if not isinstance(t, torch.Tensor) or t.dim() != 1 or t.is_floating_point() or t.dtype == torch.bool:
-        raise Incorrect(f"on {on}, the {what} indices `{name}` returned are {type(t).__name__} {show(t)}; expected "
-                        "a 1-D tensor of whole numbers (indices, as torch.randperm gives)")
+        raise Incorrect(say("on {on}, the {what} indices `{name}` returned are {kind} {t}; expected a 1-D tensor "
+                            "of whole numbers (indices, as torch.randperm gives)", on=on, what=what, name=name,
+                            kind=type(t).__name__, t=show(t)))
     return t.tolist()
 
 
@@ -88,34 +91,40 @@ def check_split(split, cases) -> None:
     seen = {}
     for key, case in zip(("first", "again", "other", "large"), cases):
         n, val_size, s = case.args
-        on = f"n={n}, val_size={val_size}, seed={s}"
-        with not_calling([validation_split], name, "write the split yourself, from a seeded permutation"):
+        on = f"n={n}, val_size={val_size}, seed={s}"  # code, not words: said as it is
+        with not_calling([validation_split], name, say("write the split yourself, from a seeded permutation")):
             got = call(split, n, val_size, s, name=name, on=on)
         if not isinstance(got, (tuple, list)) or len(got) != 2:
-            raise Incorrect(f"on {on}, `{name}` returned {type(got).__name__} {show(got)}; expected two tensors of "
-                            "indices: return train_idx, val_idx")
-        train, val = (index_set(t, what, on, name) for t, what in zip(got, ("training", "validation")))
+            raise Incorrect(say("on {on}, `{name}` returned {kind} {got}; expected two tensors of indices: "
+                                "return train_idx, val_idx", on=on, name=name, kind=type(got).__name__,
+                                got=show(got)))
+        train, val = (index_set(t, what, on, name) for t, what in zip(got, (say("training"), say("validation"))))
         if len(val) != val_size or len(train) != n - val_size:
-            raise Incorrect(f"on {on}, `{name}` returned {len(train)} training and {len(val)} validation indices; "
-                            f"expected {n - val_size} and {val_size}")
+            raise Incorrect(say("on {on}, `{name}` returned {n_train} training and {n_val} validation indices; "
+                                "expected {want} and {val_size}", on=on, name=name, n_train=len(train), n_val=len(val),
+                                want=n - val_size,
+                                val_size=val_size))
         if set(train) & set(val):
-            raise Incorrect(f"on {on}, {len(set(train) & set(val))} indices are in both parts: an example used "
-                            "for training must never be used to validate")
+            raise Incorrect(say("on {on}, {n} indices are in both parts: an example used for training must never "
+                                "be used to validate", on=on, n=len(set(train) & set(val))))
         if sorted(train + val) != list(range(n)):
-            raise Incorrect(f"on {on}, the two parts together do not hold each of 0..{n - 1} exactly once")
+            raise Incorrect(say("on {on}, the two parts together do not hold each of 0..{n} exactly once", on=on,
+                                n=n - 1))
         seen[key] = (sorted(val), sorted(train))
     seed = cases[0].args[2]
     first_val = seen["first"][0]
     if first_val in (list(range(10)), list(range(40, 50))):
-        raise Incorrect(f"`{name}` put the {'first' if first_val[0] == 0 else 'last'} examples into validation: "
-                        "draw the validation examples at random (a data set may be sorted, e.g. by class)")
+        raise Incorrect(say("`{name}` put the first examples into validation: draw the validation examples at "
+                            "random (a data set may be sorted, e.g. by class)", name=name) if first_val[0] == 0 else
+                        say("`{name}` put the last examples into validation: draw the validation examples at "
+                            "random (a data set may be sorted, e.g. by class)", name=name))
     if seen["first"] != seen["again"]:
-        raise Incorrect(f"`{name}` gave another split when called again with seed {seed}: use "
-                        "torch.Generator().manual_seed(seed) for the permutation, so the split is the same in "
-                        "every session")
+        raise Incorrect(say("`{name}` gave another split when called again with seed {seed}: use "
+                            "torch.Generator().manual_seed(seed) for the permutation, so the split is the same "
+                            "in every session", name=name, seed=seed))
     if seen["first"] == seen["other"]:
-        raise Incorrect(f"`{name}` gave the same split for seeds {seed} and {seed + 1}: the seed must choose the "
-                        "split")
+        raise Incorrect(say("`{name}` gave the same split for seeds {seed} and {seed2}: the seed must choose the "
+                            "split", name=name, seed=seed, seed2=seed + 1))
 
 
 # --- q2: how sure an accuracy is -----------------------------------------------------------------------------
@@ -139,13 +148,13 @@ def check_interval(confidence_interval, cases) -> None:
     callable_answer(confidence_interval, name)
     counts = [c.args for c in cases]
     for correct, n in counts[:-len(NOT_COUNTS)]:
-        on = f"{correct:,} correct of {n:,}"
-        with not_calling([accuracy_interval, binomial_se], name, "compute the standard error and the interval "
-                                                                 "yourself"):
+        on = say("{correct:,} correct of {n:,}", correct=correct, n=n)
+        with not_calling([accuracy_interval, binomial_se], name, say("compute the standard error and the "
+                                                                     "interval yourself")):
             got = call(confidence_interval, correct, n, name=name, on=on)
         if not isinstance(got, (tuple, list)) or len(got) != 3:
-            raise Incorrect(f"on {on}, `{name}` returned {type(got).__name__} {show(got)}; expected three numbers: "
-                            "return estimate, low, high")
+            raise Incorrect(say("on {on}, `{name}` returned {kind} {got}; expected three numbers: return "
+                                "estimate, low, high", on=on, name=name, kind=type(got).__name__, got=show(got)))
         estimate, low, high = (as_number(v, name, on) for v in got)
         p = correct / n
         se = math.sqrt(p * (1 - p) / n)
@@ -154,33 +163,38 @@ def check_interval(confidence_interval, cases) -> None:
         if abs(estimate - p) < 1e-9 and all(abs(a - b) <= 1e-3 * se + 1e-9 for a, b in zip((low, high), want[1:])):
             continue
         if abs(estimate - 100 * p) < 1e-6:
-            raise Incorrect(f"on {on}, `{name}` returned {estimate:.4g} as the estimate: give proportions between "
-                            f"0 and 1 ({p:.4g}), not percentages")
+            raise Incorrect(say("on {on}, `{name}` returned {estimate:.4g} as the estimate: give proportions "
+                                "between 0 and 1 ({p:.4g}), not percentages", on=on, name=name, estimate=estimate,
+                                p=p))
         if abs(estimate - p) > 1e-6:
-            raise Incorrect(f"on {on}, the estimate is {estimate:.6g}, expected {p:.6g} (correct / n)")
+            raise Incorrect(say("on {on}, the estimate is {estimate:.6g}, expected {p:.6g} (correct / n)", on=on,
+                                estimate=estimate, p=p))
         half = (high - low) / 2
-        shown = f"returned ({estimate:.6g}, {low:.6g}, {high:.6g}), expected ({want[0]:.6g}, {want[1]:.6g}, " \
-                f"{want[2]:.6g})"
+        shown = say("returned ({estimate:.6g}, {low:.6g}, {high:.6g}), expected ({want:.6g}, {want_low:.6g}, "
+                    "{want_high:.6g})", estimate=estimate, low=low, high=high, want=want[0], want_low=want[1],
+                    want_high=want[2])
         slips = {
-            "the standard error is sqrt(p (1 - p) / n): the square root of the whole fraction":
+            say("the standard error is sqrt(p (1 - p) / n): the square root of the whole fraction"):
                 math.sqrt(p * (1 - p)) / n,
-            "the standard error is a square root: sqrt(p (1 - p) / n)": p * (1 - p) / n,
-            "that is one standard error each side (a 68 % interval); a 95 % interval goes 1.96 of them each side":
+            say("the standard error is a square root: sqrt(p (1 - p) / n)"): p * (1 - p) / n,
+            say("that is one standard error each side (a 68 % interval); a 95 % interval goes 1.96 of them each "
+                "side"):
                 se / Z95,
-            "use z = 1.96, the 95 % point of the normal distribution, not 2": 2 * se / Z95,
+            say("use z = 1.96, the 95 % point of the normal distribution, not 2"): 2 * se / Z95,
         }
         if 0 < low and high < 1:
             for why, wrong_se in slips.items():
                 if abs(half - Z95 * wrong_se) <= 1e-3 * Z95 * wrong_se:
-                    raise Incorrect(f"on {on}, `{name}` {shown}: {why}")
+                    raise Incorrect(say("on {on}, `{name}` {shown}: {why}", on=on, name=name, shown=shown, why=why))
         if low < 0 or high > 1:
-            raise Incorrect(f"on {on}, `{name}` {shown}: an accuracy lies between 0 and 1, so clip the interval "
-                            "to [0, 1] (max(0, ...), min(1, ...))")
-        raise Incorrect(f"on {on}, `{name}` {shown}: estimate ± 1.96 standard errors, sqrt(p (1 - p) / n)")
+            raise Incorrect(say("on {on}, `{name}` {shown}: an accuracy lies between 0 and 1, so clip the "
+                                "interval to [0, 1] (max(0, ...), min(1, ...))", on=on, name=name, shown=shown))
+        raise Incorrect(say("on {on}, `{name}` {shown}: estimate ± 1.96 standard errors, sqrt(p (1 - p) / n)",
+                            on=on, name=name, shown=shown))
     for correct, n in counts[-len(NOT_COUNTS):]:
-        on = f"correct={correct}, n={n}"
+        on = f"correct={correct}, n={n}"  # code, not words: said as it is
         expect_error(raises(confidence_interval, (correct, n), name, (ValueError,)), name, on,
-                     "correct must lie between 0 and n, and n must be positive", "a ValueError")
+                     say("correct must lie between 0 and n, and n must be positive"), say("a ValueError"))
 
 
 # --- q3: early stopping on validation loss -------------------------------------------------------------------
@@ -199,13 +213,13 @@ def history(val_losses, first_epoch=1, test_best=None):
 
 # (description, history, patience); in this order, so that each slip is named by the first case it shows in
 STOPPING_CASES = [
-    ("a validation loss that ties its best at epoch 3 (patience 2)",
+    (deferred("a validation loss that ties its best at epoch 3 (patience 2)"),
      history([0.8, 0.6, 0.6, 0.7, 0.7, 0.5, 0.55], test_best=5), 2),
-    ("a curve that improves again after training stopped (patience 3)",
+    (deferred("a curve that improves again after training stopped (patience 3)"),
      history([0.90, 0.70, 0.62, 0.60, 0.61, 0.60, 0.63, 0.64, 0.55, 0.50, 0.52], test_best=5), 3),
-    ("training resumed at epoch 21 (patience 2)",
+    (deferred("training resumed at epoch 21 (patience 2)"),
      history([0.70, 0.66, 0.64, 0.65, 0.66, 0.65], first_epoch=21, test_best=22), 2),
-    ("a curve that never stops improving (patience 4)", history([0.9, 0.8, 0.7, 0.65], test_best=2), 4),
+    (deferred("a curve that never stops improving (patience 4)"), history([0.9, 0.8, 0.7, 0.65], test_best=2), 4),
 ]
 
 
@@ -251,17 +265,20 @@ def check_early_stopping(early_stopping, cases) -> None:
 
     name = "early_stopping"
     callable_answer(early_stopping, name)
-    for case in cases:
-        _, on, rows, patience = case.args
+    for i, case in enumerate(cases):
+        _, on, rows, patience = case.args  # the description is English data of the case: said here
+        on = translate(on) if i < len(STOPPING_CASES) else \
+            say("a fresh validation curve (patience {patience})", patience=patience)
         rows = copy.deepcopy(rows)
-        with not_calling([EarlyStopping], name, "write the bookkeeping yourself: a loop over the epochs"):
+        with not_calling([EarlyStopping], name, say("write the bookkeeping yourself: a loop over the epochs")):
             out = driven(case, early_stopping)
         got, after = out["result"], out["arguments"][0]
         if after != rows:
-            raise Incorrect(f"on {on}, `{name}` changed the history it was given; only read it")
+            raise Incorrect(say("on {on}, `{name}` changed the history it was given; only read it", on=on, name=name))
         if isinstance(got, bool) or not isinstance(got, int):
-            raise Incorrect(f"on {on}, `{name}` returned {type(got).__name__} {show(got)}; expected the epoch "
-                            "number (an int, e.g. history[i]['epoch'])")
+            raise Incorrect(say("on {on}, `{name}` returned {kind} {got}; expected the epoch number (an int, "
+                                "e.g. history[i]['epoch'])", on=on, name=name, kind=type(got).__name__,
+                                got=show(got)))
         right_i = stopping_reference(rows, patience)
         want = rows[right_i]["epoch"]
         if got == want:
@@ -274,24 +291,27 @@ def check_early_stopping(early_stopping, cases) -> None:
 
         slips = [
             (rows[stopping_reference(rows, patience, strict=False)]["epoch"],
-             "an epoch that only equals the best validation loss is no improvement: keep the earlier one"),
-            (epoch_of("test_loss"), "that is the epoch with the lowest *test* loss: the test set must play no part "
-                                    "in any choice; choose on val_loss"),
-            (epoch_of("train_loss"), "that is the epoch with the lowest training loss, which keeps falling "
-                                     "while the model over-fits; choose on val_loss"),
+             say("an epoch that only equals the best validation loss is no improvement: keep the earlier one")),
+            (epoch_of("test_loss"), say("that is the epoch with the lowest *test* loss: the test set must play "
+                                        "no part in any choice; choose on val_loss")),
+            (epoch_of("train_loss"), say("that is the epoch with the lowest training loss, which keeps falling "
+                                         "while the model over-fits; choose on val_loss")),
             (rows[stopping_reference(rows, patience, use_patience=False)]["epoch"],
-             f"that is the best epoch of the whole curve, but training would have stopped after epoch "
-             f"{rows[stopped]['epoch']}, {patience} epochs without improvement: the later epochs are never trained"),
-            (rows[stopped]["epoch"], "that is the epoch at which training stops; early stopping keeps the weights "
-                                     "of the best epoch before it"),
-            (right_i, "that is a position in the list; return the epoch number, history[i]['epoch']"),
-            (right_i + 1, "that is a position counted from 1; return the epoch number, history[i]['epoch']"),
+             say("that is the best epoch of the whole curve, but training would have stopped after epoch "
+                 "{epoch}, {patience} epochs without improvement: the later epochs are never trained",
+                 epoch=rows[stopped]['epoch'], patience=patience)),
+            (rows[stopped]["epoch"], say("that is the epoch at which training stops; early stopping keeps the "
+                                         "weights of the best epoch before it")),
+            (right_i, say("that is a position in the list; return the epoch number, history[i]['epoch']")),
+            (right_i + 1, say("that is a position counted from 1; return the epoch number, history[i]['epoch']")),
         ]
         for value, why in slips:
             if got == value and value != want:
-                raise Incorrect(f"on {on} (epochs {epochs[0]}..{epochs[-1]}), `{name}` returned {got}, expected "
-                                f"{want}: {why}")
-        raise Incorrect(f"on {on} (epochs {epochs[0]}..{epochs[-1]}), `{name}` returned {got}, expected {want}")
+                raise Incorrect(say("on {on} (epochs {first}..{last}), `{name}` returned {got}, expected "
+                                    "{want}: {why}", on=on, first=epochs[0], last=epochs[-1], name=name, got=got,
+                                    want=want, why=why))
+        raise Incorrect(say("on {on} (epochs {first}..{last}), `{name}` returned {got}, expected {want}", on=on,
+                            first=epochs[0], last=epochs[-1], name=name, got=got, want=want))
 
 
 # --- q4: the loss and the error rate -------------------------------------------------------------------------
@@ -308,15 +328,15 @@ def evaluate_cases(rng):
 def check_evaluate(evaluate, cases) -> None:
     """q4: (mean cross-entropy per example, wrong / all) over batches of different sizes, without a graph."""
     name = "evaluate"
-    on = "3 batches of 4, 4 and 2 examples"
+    on = say("3 batches of 4, 4 and 2 examples")
     net, batches = cases[0].args
     got = call(evaluate, net, batches, name=name, on=on)
     if not isinstance(got, (tuple, list)) or len(got) != 2:
-        raise Incorrect(f"on {on}, `{name}` returned {type(got).__name__} {show(got)}; expected two numbers: "
-                        "return mean_loss, error_rate")
+        raise Incorrect(say("on {on}, `{name}` returned {kind} {got}; expected two numbers: return mean_loss, "
+                            "error_rate", on=on, name=name, kind=type(got).__name__, got=show(got)))
     loss, error = (as_number(v, name, on) for v in got)
     if net.calls == 0:
-        raise Incorrect(f"on {on}, `{name}` never called `net`")
+        raise Incorrect(say("on {on}, `{name}` never called `net`", on=on, name=name))
     with torch.no_grad():
         per_batch = [(F.cross_entropy(Xb @ net.weight, yb, reduction="sum").item(),
                       ((Xb @ net.weight).argmax(1) != yb).sum().item(), len(yb)) for Xb, yb in batches]
@@ -325,37 +345,39 @@ def check_evaluate(evaluate, cases) -> None:
     batch_means = [b[0] / b[2] for b in per_batch]
     if abs(loss - want_loss) > 1e-5:
         if abs(loss - sum(batch_means) / n) < 1e-5:
-            why = ("the batches' *mean* losses were added and divided by the number of examples, which divides "
-                   "twice (a loss 64 times too small with batches of 64): add the *summed* losses, "
-                   "F.cross_entropy(..., reduction='sum'), or mean loss x batch size")
+            why = (say("the batches' *mean* losses were added and divided by the number of examples, which "
+                       "divides twice (a loss 64 times too small with batches of 64): add the *summed* losses, "
+                       "F.cross_entropy(..., reduction='sum'), or mean loss x batch size"))
         elif abs(loss - sum(batch_means) / len(per_batch)) < 1e-5:
-            why = ("that is the average of the batches' mean losses; the last batch is smaller, so weight each "
-                   "batch by its size: total summed loss / number of examples")
+            why = (say("that is the average of the batches' mean losses; the last batch is smaller, so weight "
+                       "each batch by its size: total summed loss / number of examples"))
         elif abs(loss - want_error) < 1e-5:
-            why = "that is the error rate, wrong / all; the loss is the mean cross-entropy of the logits"
+            why = say("that is the error rate, wrong / all; the loss is the mean cross-entropy of the logits")
         else:
-            why = "expected the mean cross-entropy per example over all batches"
-        raise Incorrect(f"on {on}, the loss is {loss:.5g}, expected {want_loss:.5g}: {why}")
+            why = say("expected the mean cross-entropy per example over all batches")
+        raise Incorrect(say("on {on}, the loss is {loss:.5g}, expected {want_loss:.5g}: {why}", on=on, loss=loss,
+                            want_loss=want_loss, why=why))
     if abs(error - want_error) > 1e-6:
         if abs(error - (1 - want_error)) < 1e-6:
-            why = "that is the accuracy; the error rate is wrong / all = 1 - accuracy"
+            why = say("that is the accuracy; the error rate is wrong / all = 1 - accuracy")
         elif abs(error - want_loss) < 1e-5:
-            why = "that is the loss again; the error rate counts the wrong predictions: wrong / all"
+            why = say("that is the loss again; the error rate counts the wrong predictions: wrong / all")
         else:
-            why = (f"expected wrong / all = {int(round(want_error * n))} / {n} (the prediction is the largest "
-                   "logit)")
-        raise Incorrect(f"on {on}, the error rate is {error:.5g}, expected {want_error:.5g}: {why}")
+            why = (say("expected wrong / all = {want_error} / {n} (the prediction is the largest logit)",
+                       want_error=int(round(want_error * n)), n=n))
+        raise Incorrect(say("on {on}, the error rate is {error:.5g}, expected {want_error:.5g}: {why}", on=on,
+                            error=error, want_error=want_error, why=why))
     if net.grad_enabled:
-        raise Incorrect(f"`{name}` called `net` with gradient tracking on: evaluation builds no graph, so run the "
-                        "loop inside torch.no_grad()")
+        raise Incorrect(say("`{name}` called `net` with gradient tracking on: evaluation builds no graph, so run "
+                            "the loop inside torch.no_grad()", name=name))
 
 
 # --- q5: choose on validation, report on test ----------------------------------------------------------------
 
 CHOICE_CASES = [
-    ("4 learning rates", {"lr 0.03": (0.801, 0.809), "lr 0.1": (0.823, 0.812), "lr 0.3": (0.819, 0.817),
+    (deferred("4 learning rates"), {"lr 0.03": (0.801, 0.809), "lr 0.1": (0.823, 0.812), "lr 0.3": (0.819, 0.817),
                           "lr 1.0": (0.771, 0.768)}),
-    ("3 models", {"softmax regression": (0.842, 0.835), "MLP, 1 hidden layer": (0.881, 0.874),
+    (deferred("3 models"), {"softmax regression": (0.842, 0.835), "MLP, 1 hidden layer": (0.881, 0.874),
                   "MLP, 2 hidden layers": (0.879, 0.880)}),
 ]
 
@@ -379,36 +401,43 @@ def check_choose(choose_and_report, cases) -> None:
 
     name = "choose_and_report"
     callable_answer(choose_and_report, name)
-    for case in cases:
-        _, on, results = case.args
+    for i, case in enumerate(cases):
+        _, on, results = case.args  # the description is English data of the case: said here
+        on = translate(on) if i < len(CHOICE_CASES) else say("{k} fresh configurations", k=len(results))
         results = copy.deepcopy(results)
         out = driven(case, choose_and_report)
         got, after = out["result"], out["arguments"][0]
         if after != results:
-            raise Incorrect(f"on {on}, `{name}` changed the results it was given; only read them")
+            raise Incorrect(say("on {on}, `{name}` changed the results it was given; only read them", on=on,
+                                name=name))
         if not isinstance(got, (tuple, list)) or len(got) != 2:
-            raise Incorrect(f"on {on}, `{name}` returned {type(got).__name__} {show(got)}; expected a pair: "
-                            "return name, test_accuracy")
+            raise Incorrect(say("on {on}, `{name}` returned {kind} {got}; expected a pair: return name, "
+                                "test_accuracy", on=on, name=name, kind=type(got).__name__, got=show(got)))
         chosen, reported = got
         by_val = max(results, key=lambda k: results[k]["val_acc"])
         by_test = max(results, key=lambda k: results[k]["test_acc"])
         if not isinstance(chosen, str) or chosen not in results:
-            raise Incorrect(f"on {on}, `{name}` chose {chosen!r}, which is not one of the results' names")
+            raise Incorrect(say("on {on}, `{name}` chose {chosen!r}, which is not one of the results' names", on=on,
+                                name=name, chosen=chosen))
         if chosen == by_test and chosen != by_val:
-            raise Incorrect(f"on {on}, `{name}` chose {chosen!r}, the best on the *test* set: a choice made on the "
-                            "test set makes its accuracy an over-statement. Choose on val_acc")
+            raise Incorrect(say("on {on}, `{name}` chose {chosen!r}, the best on the *test* set: a choice made "
+                                "on the test set makes its accuracy an over-statement. Choose on val_acc", on=on,
+                                name=name, chosen=chosen))
         if chosen != by_val:
-            raise Incorrect(f"on {on}, `{name}` chose {chosen!r}; expected the highest validation accuracy")
+            raise Incorrect(say("on {on}, `{name}` chose {chosen!r}; expected the highest validation accuracy",
+                                on=on, name=name, chosen=chosen))
         reported = as_number(reported, name, on)
         if abs(reported - results[chosen]["val_acc"]) < 1e-9:
-            raise Incorrect(f"on {on}, `{name}` reported the validation accuracy of its choice; that number was "
-                            "used to choose, so it is too high. Report the chosen one's test accuracy")
+            raise Incorrect(say("on {on}, `{name}` reported the validation accuracy of its choice; that number "
+                                "was used to choose, so it is too high. Report the chosen one's test accuracy",
+                                on=on, name=name))
         if abs(reported - max(r["test_acc"] for r in results.values())) < 1e-9 and by_val != by_test:
-            raise Incorrect(f"on {on}, `{name}` reported the best test accuracy of all; report the test accuracy "
-                            "of the configuration chosen on validation")
+            raise Incorrect(say("on {on}, `{name}` reported the best test accuracy of all; report the test "
+                                "accuracy of the configuration chosen on validation", on=on, name=name))
         if abs(reported - results[chosen]["test_acc"]) > 1e-9:
-            raise Incorrect(f"on {on}, `{name}` reported {reported:.4g}; expected the chosen one's test accuracy, "
-                            f"{results[chosen]['test_acc']:.4g}")
+            raise Incorrect(say("on {on}, `{name}` reported {reported:.4g}; expected the chosen one's test "
+                                "accuracy, {test_acc:.4g}", on=on, name=name, reported=reported,
+                                test_acc=results[chosen]['test_acc']))
 
 
 COURSE_VERSIONS = ["book.evaluation.validation_split", "book.evaluation.accuracy_interval",

@@ -23,6 +23,7 @@ from torch import nn
 
 from book.checks.common import as_number, callable_answer, expect_tensor, show, uneven_batches
 from book.checks.ex06_generalisation import driven
+from book.language import say
 from book.protocol import Case
 from book.questions import Incorrect, NotAttempted, Question
 
@@ -51,7 +52,7 @@ def observed(obs: dict, key: str):
     if isinstance(failed, dict):
         kind = NotAttempted if failed.get("kind") == "not attempted" else Incorrect
         raise kind(str(failed.get("message", "")))
-    raise Incorrect(f"the check did not observe {key!r}: did your code stop it?")
+    raise Incorrect(say("the check did not observe {key!r}: did your code stop it?", key=key))
 
 
 # --- q1: an MLP with dropout ------------------------------------------------------------------------------------
@@ -70,30 +71,32 @@ def check_mlp(MLP, cases):
     name = "MLP"
     obs = driven(cases[0], MLP)
     if not observed(obs, "is_module_class"):
-        raise Incorrect(f"`{name}` should be a class derived from nn.Module (class MLP(nn.Module): ...), "
-                        f"but it is {observed(obs, 'type_name')}")
+        raise Incorrect(say("`{name}` should be a class derived from nn.Module (class MLP(nn.Module): ...), but "
+                            "it is {observed}", name=name, observed=observed(obs, 'type_name')))
     expected = 784 * 256 + 256 + 256 * 10 + 10
     count = observed(obs, "default_count")
     if count != expected:
-        raise Incorrect(f"MLP() has {count:,} parameters, expected {expected:,} for 784 inputs, one hidden "
-                        "layer of 256 units and 10 outputs (784*256 + 256 + 256*10 + 10)")
+        raise Incorrect(say("MLP() has {count:,} parameters, expected {expected:,} for 784 inputs, one hidden "
+                            "layer of 256 units and 10 outputs (784*256 + 256 + 256*10 + 10)", count=count,
+                            expected=expected))
     n = 4
-    on = f"a batch of {n} images of shape (1, 28, 28)"
+    on = say("a batch of {n} images of shape (1, 28, 28)", n=n)
     out = expect_tensor(observed(obs, "default_out"), (n, 10), "MLP()", on)
     if torch.allclose(out.sum(dim=1), torch.ones(n), atol=1e-4) and (out >= 0).all():
-        raise Incorrect(f"on {on}, MLP() returns probabilities (each row sums to 1); it must return logits: "
-                        "nn.CrossEntropyLoss applies the softmax itself")
+        raise Incorrect(say("on {on}, MLP() returns probabilities (each row sums to 1); it must return logits: "
+                            "nn.CrossEntropyLoss applies the softmax itself", on=on))
     count = observed(obs, "small_count")
     if count != 20 * 7 + 7 + 7 * 3 + 3:
-        raise Incorrect(f"MLP(20, 7, 3) has {count} parameters, expected {20 * 7 + 7 + 7 * 3 + 3}: use the "
-                        "arguments num_inputs, num_hiddens and num_outputs for the layer sizes")
-    f = {k: expect_tensor(v, (5, 3), "MLP(20, 7, 3)", "inputs of shape (5, 20)")
+        raise Incorrect(say("MLP(20, 7, 3) has {count} parameters, expected {expected}: use the arguments "
+                            "num_inputs, num_hiddens and num_outputs for the layer sizes", count=count,
+                            expected=20 * 7 + 7 + 7 * 3 + 3))
+    f = {k: expect_tensor(v, (5, 3), "MLP(20, 7, 3)", say("inputs of shape (5, 20)"))
          for k, v in observed(obs, "small_out").items()}
     if set(f) != {"a+b", "a", "b", "0"}:
-        raise Incorrect("the check did not observe MLP(20, 7, 3) on all its inputs")
+        raise Incorrect(say("the check did not observe MLP(20, 7, 3) on all its inputs"))
     if torch.allclose(f["a+b"] - f["0"], (f["a"] - f["0"]) + (f["b"] - f["0"]), atol=1e-5):
-        raise Incorrect("MLP is a linear function of its input (f(a+b) - f(0) = [f(a) - f(0)] + [f(b) - f(0)]): "
-                        "put a ReLU between the two linear layers")
+        raise Incorrect(say("MLP is a linear function of its input (f(a+b) - f(0) = [f(a) - f(0)] + [f(b) - "
+                            "f(0)]): put a ReLU between the two linear layers"))
     check_dropout(obs, len(cases[0].args[3]))
 
 
@@ -105,37 +108,39 @@ def outputs(obs: dict, key: str, n: int, name: str, on: str) -> list[torch.Tenso
 def check_dropout(obs: dict, n: int):
     """MLP(dropout=p): random in training mode, deterministic in evaluation mode and then the same function as
     MLP(dropout=0) with the same initial weights; dropout acts on the hidden units."""
-    on = f"{n} images"
+    on = say("{n} images", n=n)
     plain_count, dropped_count = observed(obs, "dropout_counts")
     if dropped_count != plain_count:
-        raise Incorrect("MLP(dropout=0.5) has another number of parameters than MLP(dropout=0.0): dropout has no "
-                        "parameters of its own")
+        raise Incorrect(say("MLP(dropout=0.5) has another number of parameters than MLP(dropout=0.0): dropout "
+                            "has no parameters of its own"))
     a, b = outputs(obs, "plain_train", n, "MLP(dropout=0.0)", on)
     if not torch.equal(a, b):
-        raise Incorrect(f"on {on}, MLP(dropout=0.0) in training mode gave two different outputs for the same "
-                        "input: with dropout 0 nothing may be random")
+        raise Incorrect(say("on {on}, MLP(dropout=0.0) in training mode gave two different outputs for the same "
+                            "input: with dropout 0 nothing may be random", on=on))
     a, b = outputs(obs, "dropped_train", n, "MLP(dropout=0.5)", on)
     if torch.equal(a, b):
-        raise Incorrect(f"on {on}, MLP(dropout=0.5) in training mode gave the same output twice: dropout must "
-                        "zero a random half of the hidden units on every forward pass (nn.Dropout(dropout) after "
-                        "the ReLU)")
+        raise Incorrect(say("on {on}, MLP(dropout=0.5) in training mode gave the same output twice: dropout must "
+                            "zero a random half of the hidden units on every forward pass (nn.Dropout(dropout) "
+                            "after the ReLU)", on=on))
     if (a == 0).float().mean() > 0.2:
-        raise Incorrect(f"on {on}, MLP(dropout=0.5) in training mode returned logits of which "
-                        f"{100 * (a == 0).float().mean():.0f} % are exactly 0: dropout acts on the hidden units, "
-                        "not on the output")
-    z1, z2 = outputs(obs, "dropped_black", n, "MLP(dropout=0.5)", f"{n} black images")
+        raise Incorrect(say("on {on}, MLP(dropout=0.5) in training mode returned logits of which {share:.0f} % "
+                            "are exactly 0: dropout acts on the hidden units, not on the output", on=on,
+                            share=100 * (a == 0).float().mean()))
+    z1, z2 = outputs(obs, "dropped_black", n, "MLP(dropout=0.5)", say("{n} black images", n=n))
     if torch.equal(z1, z2):
-        raise Incorrect("MLP(dropout=0.5) in training mode is random for images but not for black ones (all "
-                        "pixels 0): dropout acts on its input pixels. Put it after the ReLU, on the hidden units")
+        raise Incorrect(say("MLP(dropout=0.5) in training mode is random for images but not for black ones (all "
+                            "pixels 0): dropout acts on its input pixels. Put it after the ReLU, on the hidden "
+                            "units"))
     e1, e2 = outputs(obs, "dropped_eval", n, "MLP(dropout=0.5)", on)
     if not torch.equal(e1, e2):
-        raise Incorrect(f"on {on}, MLP(dropout=0.5) in evaluation mode (after .eval()) gave two different "
-                        "outputs: dropout must be off in evaluation mode (nn.Dropout switches itself off)")
+        raise Incorrect(say("on {on}, MLP(dropout=0.5) in evaluation mode (after .eval()) gave two different "
+                            "outputs: dropout must be off in evaluation mode (nn.Dropout switches itself off)",
+                            on=on))
     (reference,) = outputs(obs, "plain_eval", n, "MLP(dropout=0.0)", on)
     if not torch.allclose(e1, reference, atol=1e-5):
-        raise Incorrect(f"on {on}, MLP(dropout=0.5) in evaluation mode differs from MLP(dropout=0.0) with the same "
-                        "weights: in evaluation mode dropout must change nothing (nn.Dropout scales the kept units "
-                        "by 1 / (1 - p) during training instead)")
+        raise Incorrect(say("on {on}, MLP(dropout=0.5) in evaluation mode differs from MLP(dropout=0.0) with the "
+                            "same weights: in evaluation mode dropout must change nothing (nn.Dropout scales the "
+                            "kept units by 1 / (1 - p) during training instead)", on=on))
 
 
 # --- q2: a training epoch -----------------------------------------------------------------------------------------
@@ -189,30 +194,33 @@ def check_train_epoch(train_epoch, cases):
     weights, batches, lr, momentum = cases[0].args
     reference = toy_network(weights)
     want = reference_epoch(reference, batches, lr, momentum)
-    on = "a toy network, SGD with momentum, and 3 batches"
+    on = say("a toy network, SGD with momentum, and 3 batches")
     out = driven(cases[0], train_epoch)
     got = out["got"]
     if out["training"] is not True:
-        raise Incorrect(f"`{name}` left a model that came in evaluation mode in evaluation mode: put it in training "
-                        "mode (net.train()) first, or dropout would never be active")
+        raise Incorrect(say("`{name}` left a model that came in evaluation mode in evaluation mode: put it in "
+                            "training mode (net.train()) first, or dropout would never be active", name=name))
     if not isinstance(got, list) or not all(isinstance(v, float) for v in got):
-        raise Incorrect(f"on {on}, `{name}` returned {show(got)}; expected a list of Python floats, the loss of each "
-                        "step (loss.item())")
+        raise Incorrect(say("on {on}, `{name}` returned {got}; expected a list of Python floats, the loss of "
+                            "each step (loss.item())", on=on, name=name, got=show(got)))
     if len(got) != len(batches):
-        raise Incorrect(f"on {on}, `{name}` returned {len(got)} losses; expected one per batch, 3")
+        raise Incorrect(say("on {on}, `{name}` returned {n} losses; expected one per batch, 3", on=on, name=name,
+                            n=len(got)))
     if not all(math.isclose(u, v, rel_tol=1e-4, abs_tol=1e-6) for u, v in zip(got, want)):
         if math.isclose(got[0], want[0], rel_tol=1e-4):
-            raise Incorrect(f"on {on}, the first step's loss is right but the later ones are not ({show(got)} "
-                            f"instead of {show(want)}): are the gradients zeroed before each backward()?")
-        raise Incorrect(f"on {on}, the losses of the steps are {show(got)}, expected {show(want)}: the mean "
-                        "cross-entropy of each batch's logits, before that batch's step")
+            raise Incorrect(say("on {on}, the first step's loss is right but the later ones are not ({got} "
+                                "instead of {want}): are the gradients zeroed before each backward()?", on=on,
+                                got=show(got), want=show(want)))
+        raise Incorrect(say("on {on}, the losses of the steps are {got}, expected {want}: the mean cross-entropy "
+                            "of each batch's logits, before that batch's step", on=on, got=show(got),
+                            want=show(want)))
     after = out["parameters"]
     wanted = list(reference.parameters())
     if not (isinstance(after, list) and len(after) == len(wanted) and all(
             isinstance(p, torch.Tensor) and p.shape == q.shape and torch.allclose(p.double(), q.double(), atol=1e-6)
             for p, q in zip(after, wanted))):
-        raise Incorrect(f"on {on}, the losses are right but the parameters after the epoch are not: one "
-                        "optimizer.step() per batch, after backward()")
+        raise Incorrect(say("on {on}, the losses are right but the parameters after the epoch are not: one "
+                            "optimizer.step() per batch, after backward()", on=on))
 
 
 # --- q3: evaluation mode ------------------------------------------------------------------------------------------
@@ -231,30 +239,33 @@ def check_evaluate(evaluate, cases) -> None:
     out = driven(cases[0], evaluate)
     for start in ("train", "eval"):
         run = out[start]
-        on = f"3 batches of 4, 4 and 2 examples, a model in {start} mode"
+        on = say("3 batches of 4, 4 and 2 examples, a model in {start} mode", start=start)
         got = as_number(run["got"], name, on)
         with torch.no_grad():
             right = [((Xb @ weight).argmax(1) == yb) for Xb, yb in batches]
             wrong_mode = [((-(Xb @ weight)).argmax(1) == yb) for Xb, yb in batches]
         want = torch.cat(right).double().mean().item()
         if not run["modes"]:
-            raise Incorrect(f"on {on}, `{name}` never called `net`")
+            raise Incorrect(say("on {on}, `{name}` never called `net`", on=on, name=name))
         if any(run["modes"]) and abs(got - torch.cat(wrong_mode).double().mean().item()) < 1e-6:
-            raise Incorrect(f"on {on}, `{name}` evaluated the model in training mode, where dropout is on: call "
-                            "net.eval() before the loop")
+            raise Incorrect(say("on {on}, `{name}` evaluated the model in training mode, where dropout is on: "
+                                "call net.eval() before the loop", on=on, name=name))
         if abs(got - want) > 1e-6:
             mean_of_batches = sum(r.double().mean().item() for r in right) / len(right)
             if abs(got - mean_of_batches) < 1e-6:
-                raise Incorrect(f"on {on}, `{name}` returned {got:.4g}, the average of the batches' accuracies; "
-                                "the last batch is smaller: count right predictions and examples over all batches")
-            raise Incorrect(f"on {on}, `{name}` returned {got:.4g}, expected {want:.4g}, the accuracy over all "
-                            "examples in evaluation mode")
+                raise Incorrect(say("on {on}, `{name}` returned {got:.4g}, the average of the batches' "
+                                    "accuracies; the last batch is smaller: count right predictions and examples "
+                                    "over all batches", on=on, name=name, got=got))
+            raise Incorrect(say("on {on}, `{name}` returned {got:.4g}, expected {want:.4g}, the accuracy over "
+                                "all examples in evaluation mode", on=on, name=name, got=got, want=want))
         if run["after"] is not (start == "train"):
-            raise Incorrect(f"`{name}` left a model that came in {start} mode in "
-                            f"{'train' if run['after'] else 'eval'} mode: remember net.training first and restore "
-                            "it at the end (net.train(was_training)), or training would go on without dropout")
+            raise Incorrect(say("`{name}` left a model that came in {start} mode in {end} mode: remember "
+                                "net.training first and restore it at the end (net.train(was_training)), or "
+                                "training would go on without dropout", name=name, start=start,
+                                end='train' if run['after'] else 'eval'))
         if run["grad_enabled"]:
-            raise Incorrect(f"`{name}` called `net` with gradient tracking on: run the loop inside torch.no_grad()")
+            raise Incorrect(say("`{name}` called `net` with gradient tracking on: run the loop inside "
+                                "torch.no_grad()", name=name))
 
 
 # --- q4: a fair comparison of optimisers --------------------------------------------------------------------------
@@ -277,24 +288,25 @@ def check_compare_optimizers(compare_optimizers, train_epoch, cases):
         net = nn.Sequential(nn.Linear(X.shape[1], 5), nn.ReLU(), nn.Linear(5, 3))
         losses = reference_epoch(net, batches, lr, adam=key == "adam")
         want[key] = sum(losses) / len(losses)
-    on = "two optimisers ('sgd' and 'adam') on a toy problem"
+    on = say("two optimisers ('sgd' and 'adam') on a toy problem")
     out = driven(cases[0], compare_optimizers, train_epoch)
     got = out["got"]
     if not isinstance(got, dict) or set(got) != set(want):
-        raise Incorrect(f"on {on}, `{name}` returned {show(got)}; expected a dict with the same keys as the "
-                        "optimisers' dict, 'sgd' and 'adam'")
+        raise Incorrect(say("on {on}, `{name}` returned {got}; expected a dict with the same keys as the "
+                            "optimisers' dict, 'sgd' and 'adam'", on=on, name=name, got=show(got)))
     if out["calls"] < len(want):
-        raise Incorrect(f"on {on}, `{name}` called make_net() {out['calls']} time(s) for {len(want)} optimisers: "
-                        "each optimiser must start from a fresh network, or the second continues where the "
-                        "first stopped")
+        raise Incorrect(say("on {on}, `{name}` called make_net() {calls} time(s) for {n} optimisers: each "
+                            "optimiser must start from a fresh network, or the second continues where the first "
+                            "stopped", on=on, name=name, calls=out['calls'], n=len(want)))
     for key in want:
         value = got[key]
         if isinstance(value, torch.Tensor) or isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise Incorrect(f"on {on}, the value for {key!r} is {show(value)}; expected a Python float, the mean "
-                            "of the epoch's step losses")
+            raise Incorrect(say("on {on}, the value for {key!r} is {value}; expected a Python float, the mean of "
+                                "the epoch's step losses", on=on, key=key, value=show(value)))
         if not math.isclose(value, want[key], rel_tol=1e-4, abs_tol=1e-6):
-            raise Incorrect(f"on {on}, the value for {key!r} is {value:.5g}, expected {want[key]:.5g}: the mean of "
-                            "the losses that train_epoch returns for one epoch (is train_epoch from q2 right?)")
+            raise Incorrect(say("on {on}, the value for {key!r} is {value:.5g}, expected {want:.5g}: the mean of "
+                                "the losses that train_epoch returns for one epoch (is train_epoch from q2 "
+                                "right?)", on=on, key=key, value=value, want=want[key]))
 
 
 # --- q5: 2,000 training images, scored on the test images ----------------------------------------------------
@@ -316,14 +328,17 @@ def whole(value, low: int, high: int) -> bool:
 
 def check_budget(num_hiddens, dropout, batch_size, num_epochs) -> None:
     if not whole(num_hiddens, 1, MAX_HIDDENS):
-        raise Incorrect(f"num_hiddens = {num_hiddens!r}: a whole number of hidden units from 1 to {MAX_HIDDENS}")
+        raise Incorrect(say("num_hiddens = {num_hiddens!r}: a whole number of hidden units from 1 to "
+                            "{MAX_HIDDENS}", num_hiddens=num_hiddens, MAX_HIDDENS=MAX_HIDDENS))
     if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
-        raise Incorrect(f"dropout = {dropout!r}: a probability from 0 (no dropout) up to, not including, 1")
+        raise Incorrect(say("dropout = {dropout!r}: a probability from 0 (no dropout) up to, not including, 1",
+                            dropout=dropout))
     if not whole(batch_size, MIN_BATCH, N_TRAIN):
-        raise Incorrect(f"batch_size = {batch_size!r}: the budget allows whole numbers from {MIN_BATCH} to "
-                        f"{N_TRAIN:,}")
+        raise Incorrect(say("batch_size = {batch_size!r}: the budget allows whole numbers from {MIN_BATCH} to "
+                            "{N_TRAIN:,}", batch_size=batch_size, MIN_BATCH=MIN_BATCH, N_TRAIN=N_TRAIN))
     if not whole(num_epochs, 1, MAX_EPOCHS):
-        raise Incorrect(f"num_epochs = {num_epochs!r}: the budget is a whole number of epochs from 1 to {MAX_EPOCHS}")
+        raise Incorrect(say("num_epochs = {num_epochs!r}: the budget is a whole number of epochs from 1 to "
+                            "{MAX_EPOCHS}", num_epochs=num_epochs, MAX_EPOCHS=MAX_EPOCHS))
 
 
 def target_cases(rng):
@@ -340,11 +355,13 @@ def target_cases(rng):
 
 def logits(parts, n: int, name: str) -> torch.Tensor:
     if not isinstance(parts, list) or not parts:
-        raise Incorrect(f"`{name}` returned no logits")
+        raise Incorrect(say("`{name}` returned no logits", name=name))
     sizes = [min(2000, n - i) for i in range(0, n, 2000)]
     if len(parts) != len(sizes):
-        raise Incorrect(f"`{name}` returned logits for {len(parts)} batches, expected {len(sizes)}")
-    return torch.cat([expect_tensor(z, (k, 10), name, "a batch of images") for z, k in zip(parts, sizes)]).double()
+        raise Incorrect(say("`{name}` returned logits for {n} batches, expected {want}", name=name, n=len(parts),
+                            want=len(sizes)))
+    on = say("a batch of images")
+    return torch.cat([expect_tensor(z, (k, 10), name, on) for z, k in zip(parts, sizes)]).double()
 
 
 def check_target(MLP, num_hiddens, dropout, make_optimizer, batch_size, num_epochs, cases):
@@ -358,36 +375,37 @@ def check_target(MLP, num_hiddens, dropout, make_optimizer, batch_size, num_epoc
     out = driven(case, MLP, num_hiddens, dropout, make_optimizer, batch_size, num_epochs)
     name = f"MLP(784, {num_hiddens}, 10, dropout={dropout})"
     if out.get("budget") is False:
-        raise Incorrect("the settings are outside the budget")
+        raise Incorrect(say("the settings are outside the budget"))
     if "net" in out:
-        raise Incorrect(f"{name} returned {out['net']}, expected an nn.Module (see q1)")
+        raise Incorrect(say("{name} returned {net}, expected an nn.Module (see q1)", name=name, net=out['net']))
     if "optimizer" in out:
-        raise Incorrect(f"make_optimizer returned {out['optimizer']}, expected a torch.optim optimiser, "
-                        "e.g. torch.optim.Adam(params, lr=1e-3)")
+        raise Incorrect(say("make_optimizer returned {optimizer}, expected a torch.optim optimiser, e.g. "
+                            "torch.optim.Adam(params, lr=1e-3)", optimizer=out['optimizer']))
     setting = str(out.get("setting"))
     if out.get("diverged"):
-        raise Incorrect(f"with {setting}, training diverged in epoch {out['diverged']} (the loss became nan or inf); "
-                        "lower the learning rate")
+        raise Incorrect(say("with {setting}, training diverged in epoch {diverged} (the loss became nan or inf); "
+                            "lower the learning rate", setting=setting, diverged=out['diverged']))
     train_labels, test_labels = case.extra, case.labels
     train_logits = logits(out.get("train_logits"), len(train_labels), name)
     test_logits = logits(out.get("test_logits"), len(test_labels), name)
     for z in (train_logits, test_logits):
         if not torch.isfinite(z).all():
-            raise Incorrect(f"with {setting}, the trained network returns nan or inf")
+            raise Incorrect(say("with {setting}, the trained network returns nan or inf", setting=setting))
     test_loss = F.cross_entropy(test_logits, test_labels).item()
     train_loss = F.cross_entropy(train_logits, train_labels).item()
     correct = int((test_logits.argmax(1) == test_labels).sum())
     acc = accuracy_interval(correct, len(test_labels))
-    scores = (f"a loss of {test_loss:.4f} on the {len(test_labels):,} test images (accuracy {acc}); "
-              f"{train_loss:.4f} on its 2,000 training images")
+    scores = (say("a loss of {test_loss:.4f} on the {n:,} test images (accuracy {acc}); {train_loss:.4f} on its "
+                  "2,000 training images", test_loss=test_loss, n=len(test_labels), acc=acc, train_loss=train_loss))
     if test_loss > TARGET_LOSS:
         if train_loss < test_loss - 0.15:
-            why = ("it over-fits: far better on its training images than on new ones. Stop earlier (choose the "
-                   "epoch with the lowest validation loss) or use more dropout")
+            why = (say("it over-fits: far better on its training images than on new ones. Stop earlier (choose "
+                       "the epoch with the lowest validation loss) or use more dropout"))
         else:
-            why = "it under-fits: train longer, or with a larger learning rate"
-        raise Incorrect(f"with {setting}, {scores}; the target is {TARGET_LOSS}: {why}")
-    return f"With {setting}: {scores}."
+            why = say("it under-fits: train longer, or with a larger learning rate")
+        raise Incorrect(say("with {setting}, {scores}; the target is {TARGET_LOSS}: {why}", setting=setting,
+                            scores=scores, TARGET_LOSS=TARGET_LOSS, why=why))
+    return say("With {setting}: {scores}.", setting=setting, scores=scores)
 
 
 q1 = Question(EXERCISE, "q1", "An MLP with dropout, as an nn.Module", 3, check_mlp, cases=mlp_cases, hints=[

@@ -29,6 +29,7 @@ from book.checks.common import call, callable_answer, expect_tensor, expect_unch
 from book.checks.ex06_generalisation import driven, not_calling
 from book.checks.ex07_mlp import HeldOut, observed
 from book.drivers_ex06_08 import TRAIN_ROWS_SEEN
+from book.language import deferred, say, translate
 from book.protocol import Case
 from book.questions import Incorrect, NotAttempted, Question
 
@@ -66,12 +67,13 @@ def as_float(value, name: str, on: str, n_rows: int) -> float:
     """A Python number, or Incorrect saying what came back instead."""
     if isinstance(value, torch.Tensor):
         if value.dim() == 1 and len(value) == n_rows:
-            raise Incorrect(f"on {on}, `{name}` returned one value per row (a tensor of shape {tuple(value.shape)});"
-                            " the log loss is their mean, one number")
-        raise Incorrect(f"on {on}, `{name}` returned a tensor ({show(value)}); return a Python float "
-                        "(.item() or float(...))")
+            raise Incorrect(say("on {on}, `{name}` returned one value per row (a tensor of shape {shape}); the "
+                                "log loss is their mean, one number", on=on, name=name, shape=tuple(value.shape)))
+        raise Incorrect(say("on {on}, `{name}` returned a tensor ({value}); return a Python float (.item() or "
+                            "float(...))", on=on, name=name, value=show(value)))
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise Incorrect(f"on {on}, `{name}` returned {type(value).__name__} {show(value)}, expected a float")
+        raise Incorrect(say("on {on}, `{name}` returned {kind} {value}, expected a float", on=on, name=name,
+                            kind=type(value).__name__, value=show(value)))
     return float(value)
 
 
@@ -91,18 +93,18 @@ def slips(p: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
     right = rows_normalised(clipped)
     return {
         "right": score(right),
-        "a probability of 0 at the true class gives -log 0 = inf: clip every entry to [1e-15, 1 - 1e-15] "
-        "before taking the log": score(rows_normalised(p)),
-        "rows that do not sum to 1 must be divided by their sum (after clipping)": score(clipped),
-        "entries above 1 must be clipped too, to 1 - 1e-15: clip both ends (torch.clamp(p, 1e-15, 1 - 1e-15))":
+        say("a probability of 0 at the true class gives -log 0 = inf: clip every entry to [1e-15, 1 - 1e-15] "
+            "before taking the log"): score(rows_normalised(p)),
+        say("rows that do not sum to 1 must be divided by their sum (after clipping)"): score(clipped),
+        say("entries above 1 must be clipped too, to 1 - 1e-15: clip both ends (torch.clamp(p, 1e-15, 1 - 1e-15))"):
             score(rows_normalised(p.clamp(min=EPS))),
-        "Kaggle clips first and then divides each row by its sum; you renormalised first":
+        say("Kaggle clips first and then divides each row by its sum; you renormalised first"):
             score(rows_normalised(p).clamp(EPS, 1 - EPS)),
-        "that is the sum over the rows; the log loss is their mean": score(right, reduce=torch.sum),
-        "use the natural logarithm (torch.log), not log2": score(right, log=torch.log2),
-        "use the natural logarithm (torch.log), not log10": score(right, log=torch.log10),
-        "probabilities[:, labels] picks whole columns (an N x N matrix); pick one entry per row, "
-        "probabilities[torch.arange(N), labels]": -torch.log(right[:, y]).mean().item(),
+        say("that is the sum over the rows; the log loss is their mean"): score(right, reduce=torch.sum),
+        say("use the natural logarithm (torch.log), not log2"): score(right, log=torch.log2),
+        say("use the natural logarithm (torch.log), not log10"): score(right, log=torch.log10),
+        say("probabilities[:, labels] picks whole columns (an N x N matrix); pick one entry per row, "
+            "probabilities[torch.arange(N), labels]"): -torch.log(right[:, y]).mean().item(),
     }
 
 
@@ -121,18 +123,19 @@ def log_loss_inputs(g) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
     unnormalised[2] = torch.tensor([0.0, 0.25, 0.25, 0, 0, 0, 0, 0, 0])  # a zero at the true class, sum 0.5
     unnormalised[3] = torch.tensor([3.0, 1.0, 1.0, 0, 0, 0, 0, 0, 0])  # scores above 1
     return [
-        ("5 rows of ordinary probabilities (float32)", ordinary, ordinary_labels),
-        ("4 rows with zeros: one-hot right, one-hot wrong, a 0 at the true class, uniform", zeros,
+        (say("5 rows of ordinary probabilities (float32)"), ordinary, ordinary_labels),
+        (say("4 rows with zeros: one-hot right, one-hot wrong, a 0 at the true class, uniform"), zeros,
          torch.tensor([2, 0, 4, 1])),
-        ("4 rows that do not sum to 1 (sums 1.8, 0.45, 0.5 with a 0 at the true class, and 5 with entries above 1)",
+        (say("4 rows that do not sum to 1 (sums 1.8, 0.45, 0.5 with a 0 at the true class, and 5 with entries "
+             "above 1)"),
          unnormalised, torch.tensor([6, 1, 0, 0])),
     ]
 
 
-BAD_SHAPES = [("4 rows of probabilities and 3 labels",
-               "a label missing for a row (or one too many) must be an error, not a score of some rows"),
-              ("a 1-D tensor of probabilities (9,) and 1 label",
-               "the probabilities must be a 2-D tensor, one row per example")]
+BAD_SHAPES = [(deferred("4 rows of probabilities and 3 labels"),
+               deferred("a label missing for a row (or one too many) must be an error, not a score of some rows")),
+              (deferred("a 1-D tensor of probabilities (9,) and 1 label"),
+               deferred("the probabilities must be a 2-D tensor, one row per example"))]
 
 
 def log_loss_cases(rng):
@@ -147,11 +150,13 @@ def expect_value_error(fn, p, y, name: str, on: str, why: str) -> None:
     except ValueError:
         return
     except NotImplementedError:
-        raise NotAttempted(f"`{name}` still raises NotImplementedError.") from None
+        raise NotAttempted(say("`{name}` still raises NotImplementedError.", name=name)) from None
     except Exception as exc:  # KeyboardInterrupt (the grader's timeout) is not an Exception: it passes
-        raise Incorrect(f"on {on}, `{name}` raised {type(exc).__name__} ({exc}); check the shapes yourself first "
-                        f"and raise a ValueError that says what was expected") from None
-    raise Incorrect(f"on {on}, `{name}` returned {show(out)} instead of raising ValueError: {why}")
+        raise Incorrect(say("on {on}, `{name}` raised {kind} ({exc}); check the shapes yourself first and raise "
+                            "a ValueError that says what was expected", on=on, name=name, kind=type(exc).__name__,
+                            exc=exc)) from None
+    raise Incorrect(say("on {on}, `{name}` returned {out} instead of raising ValueError: {why}", on=on, name=name,
+                        out=show(out), why=why))
 
 
 def check_log_loss(kaggle_log_loss, cases):
@@ -165,23 +170,26 @@ def check_log_loss(kaggle_log_loss, cases):
     for on, case in zip(descriptions, cases):
         p, y = case.args
         before = p.clone()
-        with not_calling([log_loss, row_log_losses], name, "this question asks you to write the metric yourself, "
-                                                          "from clamp, sum, log and mean"):
+        with not_calling([log_loss, row_log_losses], name, say("this question asks you to write the metric "
+                                                               "yourself, from clamp, sum, log and mean")):
             out = call(kaggle_log_loss, p, y, name=name, on=on)
-        expect_unchanged(before, p, name, "the probabilities it was given")
+        expect_unchanged(before, p, name, say("the probabilities it was given"))
         got = as_float(out, name, on, len(y))
         want = log_loss(p, y)
         if math.isclose(got, want, rel_tol=1e-5, abs_tol=1e-7):
             continue
         if not math.isfinite(got):
-            raise Incorrect(f"on {on}, `{name}` returned {got}: a probability of 0 gives -log 0 = inf; clip every "
-                            "entry to [1e-15, 1 - 1e-15] before taking the log")
+            raise Incorrect(say("on {on}, `{name}` returned {got}: a probability of 0 gives -log 0 = inf; clip "
+                                "every entry to [1e-15, 1 - 1e-15] before taking the log", on=on, name=name,
+                                got=got))
         for why, value in slips(p, y).items():
             if why != "right" and math.isfinite(value) and math.isclose(got, value, rel_tol=1e-5, abs_tol=1e-7):
-                raise Incorrect(f"on {on}, `{name}` returned {got:.6g}, expected {want:.6g}: {why}")
-        raise Incorrect(f"on {on}, `{name}` returned {got:.6g}, expected {want:.6g}")
+                raise Incorrect(say("on {on}, `{name}` returned {got:.6g}, expected {want:.6g}: {why}", on=on,
+                                    name=name, got=got, want=want, why=why))
+        raise Incorrect(say("on {on}, `{name}` returned {got:.6g}, expected {want:.6g}", on=on, name=name, got=got,
+                            want=want))
     for (on, why), case in zip(BAD_SHAPES, cases[len(descriptions):]):
-        expect_value_error(kaggle_log_loss, *case.args, name, on, why)
+        expect_value_error(kaggle_log_loss, *case.args, name, translate(on), translate(why))
 
 
 # --- q2: log1p and standardisation with the training statistics ----------------------------------------------
@@ -195,10 +203,10 @@ def reference_features(train, test, kind="log1p"):
 def features_pair(out, name: str, on: str, shapes) -> tuple[torch.Tensor, torch.Tensor]:
     if not isinstance(out, (tuple, list)) or len(out) != 2:
         what = show(out) if isinstance(out, torch.Tensor) else f"{type(out).__name__} {show(out)}"
-        raise Incorrect(f"on {on}, `{name}` returned {what}; expected two tensors, the training features and the "
-                        "test features: return train_features, test_features")
-    return tuple(expect_tensor(t, shape, f"{name} ({which} features)", on)
-                 for t, shape, which in zip(out, shapes, ("training", "test")))
+        raise Incorrect(say("on {on}, `{name}` returned {what}; expected two tensors, the training features and "
+                            "the test features: return train_features, test_features", on=on, name=name, what=what))
+    return tuple(expect_tensor(t, shape, say("{name} ({which} features)", name=name, which=which), on)
+                 for t, shape, which in zip(out, shapes, (say("training"), say("test"))))
 
 
 def standardised_alone(x: torch.Tensor) -> torch.Tensor:
@@ -235,65 +243,66 @@ def check_prepare(prepare, cases):
     callable_answer(prepare, name)
     train_in, test_in = cases[0].args
     train, test = train_in.clone(), test_in.clone()
-    on = "2,000 training rows and 500 test rows of counts (feature 5 is 0 everywhere)"
+    on = say("2,000 training rows and 500 test rows of counts (feature 5 is 0 everywhere)")
     out = call(prepare, train_in, test_in, name=name, on=on)
-    expect_unchanged(train, train_in, name, "the training counts")
-    expect_unchanged(test, test_in, name, "the test counts")
+    expect_unchanged(train, train_in, name, say("the training counts"))
+    expect_unchanged(test, test_in, name, say("the test counts"))
     got_train, got_test = features_pair(out, name, on, (tuple(train.shape), tuple(test.shape)))
     want_train, want_test = reference_features(train, test)
 
-    for got, which in ((got_train, "training"), (got_test, "test")):
+    for got, which in ((got_train, say("training")), (got_test, say("test"))):
         bad = ~torch.isfinite(got)
         if bad.any():
             columns = sorted(set(bad.nonzero()[:, 1].tolist()))
             if columns == [4]:
-                raise Incorrect(f"on {on}, the {which} features of feature 5 are nan: its standard deviation in "
-                                "the training rows is 0, and 0 / 0 is nan. Divide such a column by 1 instead (it "
-                                "then stays 0)")
-            raise Incorrect(f"on {on}, the {which} features hold nan or inf (in features "
-                            f"{', '.join(str(c + 1) for c in columns[:5])})")
+                raise Incorrect(say("on {on}, the {which} features of feature 5 are nan: its standard deviation "
+                                    "in the training rows is 0, and 0 / 0 is nan. Divide such a column by 1 "
+                                    "instead (it then stays 0)", on=on, which=which))
+            raise Incorrect(say("on {on}, the {which} features hold nan or inf (in features {columns})", on=on,
+                                which=which, columns=', '.join(str(c + 1) for c in columns[:5])))
 
     log_train, log_test = transform(train), transform(test)
     combined = standardised_alone(torch.cat([log_train, log_test]))
     if not close(got_train, want_train):
         if close(got_train, log_train):
-            why = ("they are log1p of the counts, not standardised: subtract each column's mean and divide by its "
-                   "standard deviation, both computed on the training rows")
+            why = (say("they are log1p of the counts, not standardised: subtract each column's mean and divide "
+                       "by its standard deviation, both computed on the training rows"))
         elif close(got_train, reference_features(train, test, "raw")[0]):
-            why = "they are the raw counts standardised: take log1p of the counts first, then standardise"
+            why = say("they are the raw counts standardised: take log1p of the counts first, then standardise")
         elif close(got_train, reference_features(train, test, "anscombe")[0]):
-            why = "they are the Anscombe transform standardised; this question asks for log1p"
+            why = say("they are the Anscombe transform standardised; this question asks for log1p")
         elif close(got_train, combined[:len(train)]):
-            why = ("they were standardised with statistics of the training and test rows together: the test rows "
-                   "leak into them. Use the mean and standard deviation of the training rows only")
+            why = (say("they were standardised with statistics of the training and test rows together: the test "
+                       "rows leak into them. Use the mean and standard deviation of the training rows only"))
         elif close(got_train, (log_train - log_train.mean()) / log_train.std()):
-            why = ("one mean and one standard deviation for the whole table; standardise each column (feature) "
-                   "on its own: mean(dim=0), std(dim=0)")
+            why = (say("one mean and one standard deviation for the whole table; standardise each column "
+                       "(feature) on its own: mean(dim=0), std(dim=0)"))
         else:
-            why = ("expected log1p of the counts, standardised per column with the training rows' mean and "
-                   "standard deviation")
-        raise Incorrect(f"on {on}, the training features are wrong: {why}")
+            why = (say("expected log1p of the counts, standardised per column with the training rows' mean and "
+                       "standard deviation"))
+        raise Incorrect(say("on {on}, the training features are wrong: {why}", on=on, why=why))
     if not close(got_test, want_test):
         if close(got_test, standardised_alone(log_test)):
-            why = ("the test rows were standardised with their own mean and standard deviation: statistics of the "
-                   "test set leak into its features (and new rows would be scaled differently). Use the training "
-                   "rows' mean and standard deviation for both")
+            why = (say("the test rows were standardised with their own mean and standard deviation: statistics "
+                       "of the test set leak into its features (and new rows would be scaled differently). Use "
+                       "the training rows' mean and standard deviation for both"))
         elif close(got_test, combined[len(train):]):
-            why = ("they were standardised with statistics of the training and test rows together: use the "
-                   "training rows' mean and standard deviation only")
+            why = (say("they were standardised with statistics of the training and test rows together: use the "
+                       "training rows' mean and standard deviation only"))
         elif close(got_test, log_test):
-            why = "they are not standardised: apply the training rows' mean and standard deviation to them too"
+            why = say("they are not standardised: apply the training rows' mean and standard deviation to them too")
         else:
-            why = ("expected log1p of the test counts, shifted and scaled with the training rows' mean and "
-                   "standard deviation")
-        raise Incorrect(f"on {on}, the test features are wrong: {why}")
+            why = (say("expected log1p of the test counts, shifted and scaled with the training rows' mean and "
+                       "standard deviation"))
+        raise Incorrect(say("on {on}, the test features are wrong: {why}", on=on, why=why))
     # A leak that the comparisons above might miss: a test row's features must not depend on the other test rows.
-    fewer = "the same training rows and only the first 50 test rows"
+    fewer = say("the same training rows and only the first 50 test rows")
     again_train, again_test = features_pair(call(prepare, *cases[1].args, name=name, on=fewer),
                                             name, fewer, (tuple(train.shape), (50, NUM_FEATURES)))
     if not (torch.allclose(again_train, got_train) and torch.allclose(again_test, got_test[:50])):
-        raise Incorrect(f"on {fewer}, `{name}` gave other features than before: the features must depend on the "
-                        "training rows (and the row itself) only, never on the other test rows")
+        raise Incorrect(say("on {fewer}, `{name}` gave other features than before: the features must depend on "
+                            "the training rows (and the row itself) only, never on the other test rows", fewer=fewer,
+                            name=name))
 
 
 # --- q3 and q4: models scored on fresh rows ------------------------------------------------------------------
@@ -313,11 +322,13 @@ def batched_logits(parts, n: int, name: str) -> torch.Tensor:
     """The logits a driver observed for ``n`` rows in batches of 8192, checked and joined (float64)."""
     sizes = [min(8192, n - i) for i in range(0, n, 8192)]
     if not isinstance(parts, list) or len(parts) != len(sizes):
-        raise Incorrect(f"`{name}` returned no logits for some of the rows")
-    parts = [expect_tensor(z, (k, NUM_CLASSES), name, "a batch of rows of 93 features") for z, k in zip(parts, sizes)]
+        raise Incorrect(say("`{name}` returned no logits for some of the rows", name=name))
+    on = say("a batch of rows of 93 features")
+    parts = [expect_tensor(z, (k, NUM_CLASSES), name, on) for z, k in zip(parts, sizes)]
     logits = torch.cat(parts).double().cpu()
     if not torch.isfinite(logits).all():
-        raise Incorrect(f"`{name}` returns nan or inf: did training diverge? (a smaller learning rate helps)")
+        raise Incorrect(say("`{name}` returns nan or inf: did training diverge? (a smaller learning rate helps)",
+                            name=name))
     return logits
 
 
@@ -329,25 +340,26 @@ def held_out_scores(net, prepare, name: str, case) -> dict:
     from book.kaggle import log_loss
 
     if not isinstance(net, nn.Module) and getattr(net, "_state", None) is None:  # (a recorded model has one)
-        raise Incorrect(f"`{name}` should be a trained model (an nn.Module), but it is {type(net).__name__} "
-                        f"{show(net)}")
+        raise Incorrect(say("`{name}` should be a trained model (an nn.Module), but it is {kind} {net}", name=name,
+                            kind=type(net).__name__, net=show(net)))
     params = list(net.parameters())
     if not params:
-        raise Incorrect(f"`{name}` has no parameters: it cannot have learned anything")
+        raise Incorrect(say("`{name}` has no parameters: it cannot have learned anything", name=name))
     train_counts, counts = case.args[1:3]
     labels, train_labels = case.labels, otto_data().train_labels
-    on = f"the {len(train_counts):,} training rows and {len(counts):,} fresh rows"
+    on = say("the {n_train:,} training rows and {n:,} fresh rows", n_train=len(train_counts), n=len(counts))
     obs = driven(case, net, prepare)
     if "prepared" in obs:
         features_pair(obs["prepared"], "prepare", on, (tuple(train_counts.shape), tuple(counts.shape)))
     logits = batched_logits(observed(obs, "fresh"), len(counts), name)
     if (logits >= 0).all() and torch.allclose(logits.sum(1), torch.ones(len(logits), dtype=torch.float64), atol=1e-4):
-        raise Incorrect(f"`{name}` returns probabilities (its rows sum to 1): it ends in a softmax. The last layer "
-                        "must return logits; the loss (and predict_proba) turn them into probabilities")
-    f = {k: expect_tensor(v, (6, NUM_CLASSES), name, "rows of 93 features").double()
+        raise Incorrect(say("`{name}` returns probabilities (its rows sum to 1): it ends in a softmax. The last "
+                            "layer must return logits; the loss (and predict_proba) turn them into probabilities",
+                            name=name))
+    f = {k: expect_tensor(v, (6, NUM_CLASSES), name, say("rows of 93 features")).double()
          for k, v in observed(obs, "linearity").items()}
     if set(f) != {"a+b", "a", "b", "0"}:
-        raise Incorrect(f"the check did not observe `{name}` on all its inputs")
+        raise Incorrect(say("the check did not observe `{name}` on all its inputs", name=name))
     linear = bool(torch.allclose(f["a+b"] - f["0"], (f["a"] - f["0"]) + (f["b"] - f["0"]), atol=1e-4, rtol=1e-4))
     raw = batched_logits(observed(obs, "raw"), len(counts), name)
     seen = min(TRAIN_ROWS_SEEN, len(train_counts))  # enough training rows to tell over-fitting
@@ -364,18 +376,20 @@ def explain_miss(scores: dict, target: float, name: str) -> str:
 
     loss = scores["loss"]
     prior = prior_log_loss(otto_data().train_labels, scores["labels"])
-    text = f"`{name}` scores a log loss of {loss:.4f} on {HOLDOUT_SIZE:,} fresh rows; the bar is {target:.2f}"
+    text = say("`{name}` scores a log loss of {loss:.4f} on {HOLDOUT_SIZE:,} fresh rows; the bar is {target:.2f}",
+               name=name, loss=loss, HOLDOUT_SIZE=HOLDOUT_SIZE, target=target)
     if loss > prior - 0.05:
-        return (text + f". That is no better than guessing the training class shares ({prior:.2f}): was the model "
-                "trained (fit returns the trained model), on the features X_train?")
+        return (text + say(". That is no better than guessing the training class shares ({prior:.2f}): was the "
+                           "model trained (fit returns the trained model), on the features X_train?", prior=prior))
     if scores["raw"] < loss - 0.05:
-        return (text + f", but {scores['raw']:.4f} when fed the raw counts: it was trained on the raw counts. Train "
-                "it on X_train, the features prepare returns (log1p, standardised): those are what it is scored on")
+        return (text + say(", but {raw:.4f} when fed the raw counts: it was trained on the raw counts. Train it "
+                           "on X_train, the features prepare returns (log1p, standardised): those are what it is "
+                           "scored on", raw=scores['raw']))
     if scores["train"] < loss - 0.08:
-        return (text + f", and {scores['train']:.4f} on the training rows: it over-fits. Fewer epochs, a smaller "
-                "network or more dropout")
-    return (text + f" ({scores['train']:.4f} on the training rows). More epochs, another learning rate, or (for "
-            "the MLP) another size of network")
+        return (text + say(", and {train:.4f} on the training rows: it over-fits. Fewer epochs, a smaller "
+                           "network or more dropout", train=scores['train']))
+    return (text + say(" ({train:.4f} on the training rows). More epochs, another learning rate, or (for the "
+                       "MLP) another size of network", train=scores['train']))
 
 
 def check_softmax_regression(softmax_net, prepare, cases):
@@ -384,15 +398,18 @@ def check_softmax_regression(softmax_net, prepare, cases):
     scores = held_out_scores(softmax_net, prepare, name, cases[0])
     expected = NUM_FEATURES * NUM_CLASSES + NUM_CLASSES
     if not scores["linear"]:
-        raise Incorrect(f"`{name}` is not a linear function of its input: softmax regression is a single "
-                        f"nn.Linear({NUM_FEATURES}, {NUM_CLASSES}); hidden layers and activations belong to q4")
+        raise Incorrect(say("`{name}` is not a linear function of its input: softmax regression is a single "
+                            "nn.Linear({NUM_FEATURES}, {NUM_CLASSES}); hidden layers and activations belong to q4",
+                            name=name, NUM_FEATURES=NUM_FEATURES, NUM_CLASSES=NUM_CLASSES))
     if scores["params"] != expected:
-        raise Incorrect(f"`{name}` has {scores['params']:,} parameters; softmax regression, one "
-                        f"nn.Linear({NUM_FEATURES}, {NUM_CLASSES}) with a bias, has {NUM_FEATURES} x {NUM_CLASSES} "
-                        f"+ {NUM_CLASSES} = {expected}")
+        raise Incorrect(say("`{name}` has {params:,} parameters; softmax regression, one "
+                            "nn.Linear({NUM_FEATURES}, {NUM_CLASSES}) with a bias, has {NUM_FEATURES} x "
+                            "{NUM_CLASSES} + {NUM_CLASSES} = {expected}", name=name, params=scores['params'],
+                            NUM_FEATURES=NUM_FEATURES, NUM_CLASSES=NUM_CLASSES, expected=expected))
     if scores["loss"] > SOFTMAX_TARGET:
         raise Incorrect(explain_miss(scores, SOFTMAX_TARGET, name))
-    return f"Log loss {scores['loss']:.4f} on {HOLDOUT_SIZE:,} fresh rows (the bar: {SOFTMAX_TARGET:.2f})."
+    return say("Log loss {loss:.4f} on {HOLDOUT_SIZE:,} fresh rows (the bar: {SOFTMAX_TARGET:.2f}).",
+               loss=scores['loss'], HOLDOUT_SIZE=HOLDOUT_SIZE, SOFTMAX_TARGET=SOFTMAX_TARGET)
 
 
 def check_mlp(mlp, prepare, cases):
@@ -400,12 +417,13 @@ def check_mlp(mlp, prepare, cases):
     name = "mlp"
     scores = held_out_scores(mlp, prepare, name, cases[0])
     if scores["linear"]:
-        raise Incorrect(f"`{name}` is a linear function of its input, so it is softmax regression at best: give it "
-                        "a hidden layer with a ReLU (e.g. MLP((93, 256, 9)))")
+        raise Incorrect(say("`{name}` is a linear function of its input, so it is softmax regression at best: "
+                            "give it a hidden layer with a ReLU (e.g. MLP((93, 256, 9)))", name=name))
     if scores["loss"] > MLP_TARGET:
         raise Incorrect(explain_miss(scores, MLP_TARGET, name))
-    return (f"Log loss {scores['loss']:.4f} on {HOLDOUT_SIZE:,} fresh rows (the bar: {MLP_TARGET:.2f}); "
-            f"{scores['params']:,} parameters.")
+    return (say("Log loss {loss:.4f} on {HOLDOUT_SIZE:,} fresh rows (the bar: {MLP_TARGET:.2f}); {params:,} "
+                "parameters.", loss=scores['loss'], HOLDOUT_SIZE=HOLDOUT_SIZE, MLP_TARGET=MLP_TARGET,
+                params=scores['params']))
 
 
 # --- q5: a submission file ------------------------------------------------------------------------------------
@@ -441,26 +459,28 @@ def read_back(path: Path, name: str, what: str) -> tuple[torch.Tensor, torch.Ten
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError:
-        raise Incorrect(f"{what} is not a text file (UTF-8)") from None
+        raise Incorrect(say("{what} is not a text file (UTF-8)", what=what)) from None
     if not lines:
-        raise Incorrect(f"{what} is empty")
+        raise Incorrect(say("{what} is empty", what=what))
     first = lines[0].strip()
     if first != header:
         if first.startswith(",") or first.lower().startswith("unnamed"):
-            why = "it starts with an unnamed column (pandas writes its index there: use to_csv(..., index=False))"
+            why = say("it starts with an unnamed column (pandas writes its index there: use to_csv(..., "
+                      "index=False))")
         elif first[:1].isdigit():
-            why = "it is a row of numbers: the header line is missing"
+            why = say("it is a row of numbers: the header line is missing")
         else:
-            why = f"it is {first[:70]!r}"
-        raise Incorrect(f"the first line of {what} must be the header {header!r}; {why}")
+            why = say("it is {first!r}", first=first[:70])
+        raise Incorrect(say("the first line of {what} must be the header {header!r}; {why}", what=what,
+                            header=header, why=why))
     if any("tensor(" in line for line in lines[1:3]):
-        raise Incorrect(f"{what} holds text like {lines[1][:40]!r}: write Python numbers, not tensors (ids.tolist(), "
-                        "probabilities.tolist())")
+        raise Incorrect(say("{what} holds text like {lines!r}: write Python numbers, not tensors (ids.tolist(), "
+                            "probabilities.tolist())", what=what, lines=lines[1][:40]))
     try:
         return read_submission(path)
     except OttoFormatError as exc:
-        raise Incorrect(f"book.kaggle.read_submission rejects {what}: "
-                        + str(exc).replace(str(path), "the file")) from None
+        raise Incorrect(say("book.kaggle.read_submission rejects {what}: {error}", what=what,
+                            error=str(exc).replace(str(path), say("the file")))) from None
 
 
 def check_submission(write_kaggle_submission, submission_path, cases):
@@ -471,20 +491,21 @@ def check_submission(write_kaggle_submission, submission_path, cases):
     name = "write_kaggle_submission"
     callable_answer(write_kaggle_submission, name)
     case = cases[0]
-    _, ids, p, on = case.args
-    with not_calling([write_submission], name, "this question asks you to write the file yourself (open(), or the "
-                                               "csv module)"):
+    _, ids, p, on = case.args  # the case holds the English description: said here
+    on = say("4 ids ({ids}) and float32 probabilities with tiny entries", ids=", ".join(map(str, ids.tolist())))
+    with not_calling([write_submission], name, say("this question asks you to write the file yourself (open(), "
+                                                   "or the csv module)")):
         files = driven(case, write_kaggle_submission, submission_path)
     with tempfile.TemporaryDirectory(prefix="otto-check-") as folder:
         if files["small"] is None:
-            raise Incorrect(f"on {on}, `{name}` wrote no file at the path it was given")
+            raise Incorrect(say("on {on}, `{name}` wrote no file at the path it was given", on=on, name=name))
         path = Path(folder) / SMALL_FILE
         path.write_bytes(bytes(files["small"].tolist()))
-        got_ids, got_p = read_back(path, name, f"the file `{name}` wrote for {on}")
+        got_ids, got_p = read_back(path, name, say("the file `{name}` wrote for {on}", name=name, on=on))
         row_of = {i: r for r, i in enumerate(got_ids.tolist())}
         if sorted(row_of) != sorted(ids.tolist()):
-            raise Incorrect(f"on {on}, the file holds the ids {got_ids.tolist()}; expected one row for each of "
-                            f"{ids.tolist()}")
+            raise Incorrect(say("on {on}, the file holds the ids {got_ids}; expected one row for each of {ids}",
+                                on=on, got_ids=got_ids.tolist(), ids=ids.tolist()))
         want = p.double()
         for r, i in enumerate(ids.tolist()):
             row = got_p[row_of[i]]
@@ -492,36 +513,39 @@ def check_submission(write_kaggle_submission, submission_path, cases):
                 continue
             others = [j for s, j in enumerate(ids.tolist()) if s != r and torch.allclose(row, want[s], rtol=1e-4)]
             if others:
-                raise Incorrect(f"on {on}, the row of id {i} holds the probabilities of id {others[0]}: write each "
-                                "id with its own row of probabilities")
+                raise Incorrect(say("on {on}, the row of id {i} holds the probabilities of id {others}: write "
+                                    "each id with its own row of probabilities", on=on, i=i, others=others[0]))
             if torch.allclose(row, want[r], rtol=1e-2, atol=1e-4):
                 k = int(((row - want[r]).abs() / want[r].clamp(min=1e-300)).argmax())
-                raise Incorrect(f"on {on}, id {i}'s Class_{k + 1} is {want[r, k].item():.6g} but reads back as "
-                                f"{row[k].item():.6g}: written with too few digits. A tiny probability of the true "
-                                "class changes the score a lot; write at least 9 significant digits (f'{p:.9g}')")
-            raise Incorrect(f"on {on}, id {i}'s probabilities read back as {show(row)}, expected {show(want[r])} "
-                            "(in the order Class_1 ... Class_9)")
+                raise Incorrect(say("on {on}, id {i}'s Class_{k} is {want:.6g} but reads back as {got:.6g}: "
+                                    "written with too few digits. A tiny probability of the true class changes "
+                                    "the score a lot; write at least 9 significant digits (f'{{p:.9g}}')", on=on,
+                                    i=i, k=k + 1, want=want[r, k].item(), got=row[k].item()))
+            raise Incorrect(say("on {on}, id {i}'s probabilities read back as {row}, expected {want} (in the "
+                                "order Class_1 ... Class_9)", on=on, i=i, row=show(row), want=show(want[r])))
         expected_score = log_loss(p, case.labels)
         scored = score_submission(path, ids, case.labels)
         if not math.isclose(scored, expected_score, rel_tol=1e-6):
-            raise Incorrect(f"on {on}, the file scores {scored:.6g} but the probabilities {expected_score:.6g}")
+            raise Incorrect(say("on {on}, the file scores {scored:.6g} but the probabilities {expected_score:.6g}",
+                                on=on, scored=scored, expected_score=expected_score))
 
         data = otto_data()
         shown = files["own_name"]
         if files["own"] is None:
-            raise Incorrect(f"there is no file at submission_path ({shown}): write your model's predictions for "
-                            f"the test rows there, write_kaggle_submission(submission_path, otto.test_ids, ...)")
+            raise Incorrect(say("there is no file at submission_path ({shown}): write your model's predictions "
+                                "for the test rows there, write_kaggle_submission(submission_path, "
+                                "otto.test_ids, ...)", shown=shown))
         own = Path(folder) / "own_submission.csv"  # the learner's file, as its bytes were recorded
         own.write_bytes(bytes(files["own"].tolist()))
-        what = f"your submission {Path(shown).name}"
+        what = say("your submission {what}", what=Path(shown).name)
         got_ids, _ = read_back(own, name, what)
         try:
             score = score_submission(own, data.test_ids, data.test_labels)
         except OttoFormatError as exc:
-            raise Incorrect(f"{what} is not a valid submission: " + str(exc).replace(str(own), "the file")
-                            + " (otto.test_ids are the ids)") from None
-    return (f"Your submission {Path(shown).name} is valid: {len(got_ids):,} rows, log loss {score:.4f} on the "
-            "test rows.")
+            raise Incorrect(say("{what} is not a valid submission: {error} (otto.test_ids are the ids)", what=what,
+                                error=str(exc).replace(str(own), say("the file")))) from None
+    return (say("Your submission {what} is valid: {n:,} rows, log loss {score:.4f} on the test rows.",
+                what=Path(shown).name, n=len(got_ids), score=score))
 
 
 q1 = Question(EXERCISE, "q1", "Kaggle's multi-class log loss", 3, check_log_loss,
