@@ -16,6 +16,10 @@ The stub of a block whose lines are all simple assignments ``name = value`` is `
 :mod:`book.questions`); any other block becomes ``raise NotImplementedError("write your answer here")`` at the
 block's indentation. Both count as *not attempted*.
 
+A learner notebook in another language (``exercises/<lang>/<id>.ipynb``) is the English one with its Markdown
+translated paragraph by paragraph (:func:`markdown_messages`, :func:`localised_notebook`) and one line more in its
+set-up cell, which makes the checks speak that language (:func:`language_setup`).
+
 Notebooks are handled as plain JSON dicts (the nbformat 4 layout), not with ``nbformat``: importing nbformat
 pulls in jsonschema's format checkers, which take seconds to import, and the grader must start fast.
 """
@@ -206,3 +210,135 @@ def notebook_text(nb: dict) -> str:
     for cell in on_disk["cells"]:
         cell["source"] = source_text(cell["source"]).splitlines(keepends=True)
     return json.dumps(on_disk, sort_keys=True, indent=1, ensure_ascii=False, separators=(",", ": ")) + "\n"
+
+
+# --- the Markdown a translation replaces --------------------------------------------------------------------------
+# A learner notebook in another language (exercises/<lang>/<id>.ipynb) is the English one with each Markdown
+# paragraph looked up in the exercise's catalogue (locales/<lang>/LC_MESSAGES/exercises/<id>.po, made by
+# `scripts/i18n.py update`); code is never translated.
+
+FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
+
+
+def markdown_pieces(source: str) -> list[tuple[str, bool]]:
+    """A Markdown cell's ``source`` cut into (text, is_message) pieces whose texts, joined, give ``source`` back
+    exactly. A message is a paragraph: a run of non-blank lines, without its final line break; a display-math
+    block (``$$`` on lines of their own) stays whole inside its paragraph. A fenced code block (``` or ~~~) is
+    code, not a message, as Sphinx treats a page's literal blocks. The blank lines between them are not messages.
+    """
+    pieces: list[tuple[str, bool]] = []
+    paragraph: list[str] = []
+    fence = None  # what opened the block we are in (``` or ~~~ or $$), or None outside blocks
+
+    def close_paragraph():
+        if paragraph:
+            text = "".join(paragraph)
+            body = text.rstrip("\n")
+            fenced = FENCE.match(body) is not None and FENCE.match(body.splitlines()[-1]) is not None
+            pieces.append((body, not fenced))
+            pieces.append((text[len(body):], False))
+            paragraph.clear()
+
+    for line in source.splitlines(keepends=True):
+        stripped = line.strip()
+        if fence is None and not stripped:
+            close_paragraph()
+            pieces.append((line, False))
+            continue
+        paragraph.append(line)
+        opened = FENCE.match(line)
+        if fence is None:
+            if opened:
+                fence = opened.group(1)
+            elif stripped == "$$":
+                fence = "$$"
+        elif stripped == fence or (fence != "$$" and stripped.startswith(fence) and not stripped.strip(fence[0])):
+            fence = None
+    close_paragraph()
+    merged: list[tuple[str, bool]] = []
+    for text, is_message in pieces:
+        if not text:
+            continue
+        if merged and not is_message and not merged[-1][1]:
+            merged[-1] = (merged[-1][0] + text, False)
+        else:
+            merged.append((text, is_message))
+    return merged
+
+
+def translated_cells(nb) -> list[dict]:
+    """The Markdown cells a learner sees (a solutions-only cell is never shown, so never translated)."""
+    return [cell for cell in nb["cells"] if cell["cell_type"] == "markdown" and role(cell)[0] != SOLUTION_ONLY]
+
+
+def markdown_messages(nb) -> list[str]:
+    """The messages of a notebook's Markdown, in order, each once (see :func:`markdown_pieces`)."""
+    found: dict[str, None] = {}
+    for cell in translated_cells(nb):
+        for text, is_message in markdown_pieces(source_text(cell["source"])):
+            if is_message:
+                found.setdefault(text)
+    return list(found)
+
+
+def translate_markdown(source: str, translations: dict[str, str]) -> str:
+    """``source`` with each message replaced by ``translations[message]`` (a KeyError names one missing)."""
+    return "".join(translations[text] if is_message else text for text, is_message in markdown_pieces(source))
+
+
+# --- a learner notebook in another language ---------------------------------------------------------------------
+
+LANGUAGE_KEY = "language"  # metadata["exercise"]["language"] of a translated notebook; absent: English
+ENGLISH = "en"
+
+
+def notebook_language(nb) -> str:
+    """The language a notebook says it is in (``metadata["exercise"]["language"]``); English when it says none."""
+    meta = nb.get("metadata")
+    meta = meta.get("exercise") if isinstance(meta, dict) else None
+    language = meta.get(LANGUAGE_KEY) if isinstance(meta, dict) else None
+    return ENGLISH if language is None else language
+
+
+def language_setup(language: str) -> list[str]:
+    """The lines a translated notebook's set-up cell adds: its kernel then speaks ``language``
+    (:mod:`book.language`): the checks' verdicts, messages, titles and hints."""
+    return ["from book.language import set_language", "",
+            f'set_language("{language}")  # what the checks say: in this language']
+
+
+def setup_cell_index(nb, where: str = "notebook") -> int:
+    """The index of the set-up cell: the first context code cell that imports the exercise's checks."""
+    for i, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] == "code" and role(cell)[0] is None and "from book.checks." in cell["source"]:
+            return i
+    raise ExerciseFormatError(f"{where}: no code cell imports the exercise's checks (from book.checks.ex... "
+                              "import q1, ...); a translated notebook sets its language there")
+
+
+def with_language_setup(source: str, language: str) -> str:
+    """The set-up cell's ``source`` with :func:`language_setup` after its leading imports."""
+    lines = source.split("\n")
+    last_import = -1
+    for i, line in enumerate(lines):
+        if line.startswith(("import ", "from ")):
+            last_import = i
+        elif line.strip():
+            break
+    rest = lines[last_import + 1:]
+    gap = [""] if rest and rest[0].strip() else []
+    return "\n".join(lines[:last_import + 1] + language_setup(language) + gap + rest)
+
+
+def localised_notebook(learner_nb: dict, language: str, translate, where: str = "notebook") -> dict:
+    """The learner notebook ``learner_nb`` in ``language``: the same cells and cell ids, each Markdown message
+    replaced by ``translate(message)``, the set-up cell extended by :func:`language_setup`, and the language in
+    the metadata (``metadata["exercise"]["language"]``). Every other code cell is the English one."""
+    nb = copy.deepcopy(learner_nb)
+    for cell in translated_cells(nb):
+        cell["source"] = "".join(translate(text) if is_message else text
+                                 for text, is_message in markdown_pieces(source_text(cell["source"])))
+    setup = nb["cells"][setup_cell_index(nb, where)]
+    setup["source"] = with_language_setup(setup["source"], language)
+    nb["metadata"]["exercise"][LANGUAGE_KEY] = language
+    return nb

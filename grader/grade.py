@@ -6,9 +6,13 @@ How a notebook is graded:
 
 1. The submission is read, never written, and checked field by field: a file that is not an exercise notebook
    (not UTF-8 JSON, nested too deeply, odd field types, another exercise) gets one line saying why, exit status 2.
-2. The pristine learner notebook is regenerated in memory from ``exercises/solutions/<id>.ipynb``. The graded copy
-   is that pristine notebook with the submission's *answer cells* put in (nbval's comment markers removed from
-   them): every check cell and every other cell comes from the pristine notebook.
+2. The pristine learner notebook is regenerated in memory from ``exercises/solutions/<id>.ipynb``, in the
+   submission's language (``metadata["exercise"]["language"]``, English when absent: a Chinese notebook's
+   pristine is ``exercises/zh_CN/<id>.ipynb`` as :mod:`grader.make_exercises` makes it, whose set-up makes the
+   kernel speak Chinese). The graded copy is that pristine notebook with the submission's *answer cells* put in
+   (nbval's comment markers removed from them): every check cell and every other cell comes from the pristine
+   notebook. The language changes what the checks say, never what they check: both pristine notebooks come from
+   the repository, and their code cells differ only in that set-up line.
 3. The copy runs under ``pytest --nbval-lax`` inside a sandbox (:mod:`grader.sandbox`): read-only system, no
    network, no view of other processes, the repository, other submissions or the answer key
    (:mod:`grader.stage`), a private scratch folder, resource limits, and nothing left running afterwards.
@@ -16,7 +20,8 @@ How a notebook is graded:
    without it -- one statement per cell for that answer, so that its earlier definitions survive.
 4. Verdicts are decided outside the sandbox (:mod:`book.protocol`): in the graded copy a check cell only calls the
    learner's code on fresh inputs drawn for this grading and records what came back as plain data; the grader
-   runs the question's checker on that record in its own process. Exercises whose checkers are not converted
+   runs the question's checker on that record in its own process, speaking the notebook's language
+   (:func:`book.language.speaking`, in the thread that judges it). Exercises whose checkers are not converted
    yet are judged inside the sandbox (the grade says which); their verdicts count only when nbval saw the
    check cell pass.
 5. Answers are scanned for reaching past the question (:mod:`grader.evasions`) and fingerprinted
@@ -45,12 +50,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from book.language import speaking, translate
 from book.questions import CORRECT, INCORRECT, NOT_ATTEMPTED, STUB_MESSAGE, plain
 from grader import sandbox
 from grader.evasions import Flag, marker_lines, scan, withheld
-from grader.exercise_cells import (ANSWER, CHECK, ExerciseFormatError, exercise_id, learner_notebook, normalise,
-                                   read_notebook, role)
-from grader.make_exercises import SOLUTIONS_DIR
+from grader.exercise_cells import (ANSWER, CHECK, ENGLISH, ExerciseFormatError, exercise_id, learner_notebook,
+                                   normalise, notebook_language, read_notebook, role)
+from grader.make_exercises import SOLUTIONS_DIR, TRANSLATED, translated_notebook
 
 DEFAULT_TIMEOUT = 60.0  # seconds per cell: the longest (08's MLP, ~15 s on 2 idle cores) has room on a busy machine
 MAX_NOTEBOOK_BYTES = 20 << 20
@@ -87,6 +93,7 @@ class Grade:
     fingerprints: dict[str, object] = field(default_factory=dict)
     seed: int | None = None
     sandbox: str = "none"
+    language: str = ENGLISH  # the notebook's, which its checks' messages speak
 
     @property
     def score(self) -> int:
@@ -108,7 +115,8 @@ class Grade:
         return {"exercise": self.exercise, "title": self.title, "file": self.file, "score": self.score,
                 "max_score": self.max_score, "percent": round(self.percent, 1), "pass_mark": self.pass_mark,
                 "passed": self.passed, "seconds": round(self.seconds, 2), "notes": self.notes,
-                "sandbox": self.sandbox, "seed": self.seed, "flags": [asdict(f) for f in self.flags],
+                "sandbox": self.sandbox, "seed": self.seed, "language": self.language,
+                "flags": [asdict(f) for f in self.flags],
                 "questions": [asdict(q) for q in self.questions]}
 
 
@@ -137,6 +145,8 @@ def validate(data) -> None:
     exercise = meta.get("exercise")
     if exercise is not None and (not isinstance(exercise, dict) or not isinstance(exercise.get("id", ""), str)):
         raise ValueError("metadata['exercise'] is not an object with a text 'id'")
+    if exercise is not None and not isinstance(exercise.get("language", ""), str):
+        raise ValueError("metadata['exercise']['language'] is not text")
     for i, cell in enumerate(data["cells"]):
         where = f"cell {i}"
         if not isinstance(cell, dict) or cell.get("cell_type") not in CELL_TYPES:
@@ -198,14 +208,31 @@ def identify(nb, path: Path, expected: str | None) -> str:
     return found
 
 
-def pristine(exercise: str, solutions_dir: Path | None = None):
-    """The learner notebook of ``exercise`` as generated from its solutions notebook (never the learner's file)."""
+def language_of(nb, path: Path) -> str:
+    """The submission's language: what its metadata says (``metadata["exercise"]["language"]``), English when
+    it says nothing; one of those the learner notebooks are made in, else a GradingError."""
+    language = notebook_language(nb)
+    if language not in (ENGLISH, *TRANSLATED):
+        made = ", ".join([f"{ENGLISH} (exercises/)", *(f"{lang} (exercises/{lang}/)" for lang in TRANSLATED)])
+        raise GradingError(f"{path}: its metadata says it is in the language {language[:40]!r}, in which there is "
+                           f"no exercise notebook; they exist in {made}. Submit the notebook you got from one of "
+                           "those folders.")
+    return language
+
+
+def pristine(exercise: str, solutions_dir: Path | None = None, language: str = ENGLISH):
+    """The learner notebook of ``exercise`` in ``language`` as generated from its solutions notebook (never the
+    learner's file; for another language than English, as :mod:`grader.make_exercises` translates it, a message
+    without its translation left English: only the code cells count here)."""
     path = Path(solutions_dir or SOLUTIONS_DIR) / f"{exercise}.ipynb"
     if not path.is_file():
         raise GradingError(f"the solutions notebook {path} is missing: the grader rebuilds every check from it. "
                            "Run the grader in a checkout of the course repository, or pass --solutions FOLDER.")
     try:
-        return learner_notebook(read_notebook(path), str(path))
+        learner = learner_notebook(read_notebook(path), str(path))
+        if language == ENGLISH:
+            return learner
+        return translated_notebook(learner, language, exercise, strict=False)
     except (ExerciseFormatError, ValueError) as exc:
         raise GradingError(f"the solutions notebook is malformed: {exc}") from None
 
@@ -393,24 +420,28 @@ class Context:
         self.judge_lock = threading.Lock()
 
     def staged(self, exercise: str, base):
+        """The sandbox's package copy for ``exercise``, one per language (each pristine's own cells decide what
+        the copy holds)."""
         from grader.stage import stage
 
+        key = (exercise, notebook_language(base))
         with self.lock:
-            if exercise not in self._staged:
-                folder = self.root / exercise
+            if key not in self._staged:
+                folder = self.root / (exercise if key[1] == ENGLISH else f"{exercise}.{key[1]}")
                 shutil.rmtree(folder, ignore_errors=True)  # what a staging that failed half-way left
                 folder.mkdir()
-                self._staged[exercise] = stage(exercise, base, folder)
-            return self._staged[exercise]
+                self._staged[key] = stage(exercise, base, folder)
+            return self._staged[key]
 
     def setup_failure(self, exercise: str, base, threads: int | None, plans: Plans) -> str | None:
         """Why the pristine notebook's own set-up fails in this environment (a run without any answer), or None.
         Asked only when a submission's run says its set-up failed: the run's word alone proves nothing."""
         from grader.run import Workspace, run_notebook
 
+        key = (exercise, notebook_language(base))
         with self.lock:
-            if exercise in self._setup:
-                return self._setup[exercise]
+            if key in self._setup:
+                return self._setup[key]
         nb, cells, _ = graded_copy(base, {})
         with Workspace() as ws:
             plans.write(ws)
@@ -431,7 +462,7 @@ class Context:
                        f"{o.get('evalue') or o.get('message')}); this is not the submission's fault: fix the "
                        "environment (make venv, make data) and grade again")
         with self.lock:
-            self._setup[exercise] = why
+            self._setup[key] = why
         return why
 
     def close(self) -> None:
@@ -571,7 +602,7 @@ def judged_verdict(question, cases, record_dir: Path, answer_cells: list[int], c
         call["forbidden"] = [n for n in names if not n.startswith(TAMPERED)]
     answers = answers_for_judge(recorded, cases)
     if answers is None:
-        return NOT_ATTEMPTED, "Replace ____ with your answer.", flags
+        return NOT_ATTEMPTED, translate("Replace ____ with your answer."), flags
     try:
         with lock:
             verdict = question.evaluate(*answers, cases=cases)
@@ -598,20 +629,23 @@ def grade(path, exercise: str | None = None, timeout: float = DEFAULT_TIMEOUT, k
     path = Path(path)
     submission = read_submission(path)
     exercise = identify(submission, path, exercise)
+    language = language_of(submission, path)
     info = catalog()[exercise]
     check_kernel(kernel)
-    base = pristine(exercise, solutions_dir)
+    base = pristine(exercise, solutions_dir, language)
     use_sandbox, note = sandbox_choice(sandboxed, kernel)
     own = context is None
     context = context or Context(use_sandbox, timeout, kernel, solutions_dir)
     try:
-        g = _grade(path, submission, exercise, info, base, timeout, kernel, threads, use_sandbox, seed, context)
+        with speaking(language):  # the checkers judge in this thread: their messages in the notebook's language
+            g = _grade(path, submission, exercise, info, base, timeout, kernel, threads, use_sandbox, seed, context)
     finally:
         if own:
             context.close()
     if note:
         g.notes.insert(0, note)
     g.pass_mark = info["pass_mark"] if pass_mark is None else pass_mark
+    g.language = language
     g.seconds = time.perf_counter() - start
     return g
 
@@ -659,11 +693,11 @@ def _grade(path, submission, exercise, info, base, timeout, kernel, threads, use
                    "forbidden": "this answer uses a function the question forbids"}[flag.kind]
             results[q] = (INCORRECT, f"no points: {why} ({flag.text()}); the teacher's report lists it", judged,
                           status)
-    out = [QuestionResult(spec["id"], spec["title"], spec["points"] if results[spec["id"]][0] == CORRECT else 0,
+    out = [QuestionResult(spec["id"], translate(spec["title"]),
+                          spec["points"] if results[spec["id"]][0] == CORRECT else 0,
                           spec["points"], *results[spec["id"]]) for spec in info["questions"]]
-    return Grade(exercise, info["title"], str(path), out, info["pass_mark"], 0.0, notes, flags,
-                 fingerprints(submitted, base, questions), plans.seed,
-                 sandbox.mechanism() if use_sandbox else "none")
+    return Grade(exercise, translate(info["title"]), str(path), out, info["pass_mark"], 0.0, notes, flags,
+                 fingerprints(submitted, base, questions), plans.seed, sandbox.mechanism() if use_sandbox else "none")
 
 
 def run_until_settled(ws, base, submitted, exercise, timeout, kernel, threads, staged, context, notes, plans):

@@ -7,13 +7,15 @@ stays English, outputs come from the one shared execution) and looks each one up
 
 Commands (``.venv/bin/python scripts/i18n.py --help``):
 
-- ``update``  extract the messages of every page of ``_toc.yml`` (no notebook is executed) and of every quiz
-  (``quizzes/<name>.po``, ``quizzes/ui.po``: book/quiz/translations.py) and bring the catalogues up to date
+- ``update``  extract the messages of every page of ``_toc.yml`` (no notebook is executed), of every quiz
+  (``quizzes/<name>.po``, ``quizzes/ui.po``: book/quiz/translations.py) and of every exercise
+  (``exercises/<name>.po``: the Markdown paragraphs of exercises/solutions/<name>.ipynb, from which
+  ``python -m grader.make_exercises`` writes exercises/<lang>/<name>.ipynb) and bring the catalogues up to date
   with ``sphinx-intl update``: new messages are added empty, changed ones are marked fuzzy with the old
   translation as a hint, the translations of unchanged ones are kept; then :func:`tidy` fills every header
   and drops the format flags the course does not use. ``make catalogues``.
 - ``tidy``  only that last step, on the catalogues as they are.
-- ``extract DIR``  only the extraction: one ``<docname>.pot`` per page and per quiz under DIR.
+- ``extract DIR``  only the extraction: one ``<docname>.pot`` per page, per quiz and per exercise under DIR.
 - ``build``  the whole site: English into ``_build/html/``, then every other language into
   ``_build/html/<lang>/``, the second edition reading the first's execution cache (it executes nothing).
   ``make book``.
@@ -151,11 +153,39 @@ def extract_quizzes(pot_dir: Path, root: Path = ROOT) -> list[Path]:
     return written
 
 
+def extract_exercises(pot_dir: Path, root: Path = ROOT) -> list[Path]:
+    """``exercises/<name>.pot`` for each exercise: the Markdown paragraphs of exercises/solutions/<name>.ipynb.
+
+    One message per paragraph (:func:`grader.exercise_cells.markdown_messages`), as Sphinx makes of a page: an
+    edit to one paragraph marks only that one fuzzy, and a heading is a message of its own. Code cells, fenced
+    code blocks and the solutions-only cells (which the learner notebooks leave out) are not messages.
+    """
+    from babel.messages.catalog import Catalog
+    from babel.messages.pofile import write_po
+
+    sys.path.insert(0, str(root))
+    from grader.exercise_cells import markdown_messages, read_notebook
+
+    folder = Path(pot_dir) / "exercises"
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for notebook in sorted((root / "exercises" / "solutions").glob("*.ipynb")):
+        catalogue = Catalog(project=load_config(root).get("title", ""), fuzzy=False)
+        for message in markdown_messages(read_notebook(notebook)):
+            catalogue.add(message)
+        path = folder / f"{notebook.stem}.pot"
+        with open(path, "wb") as handle:
+            write_po(handle, catalogue, width=0, omit_header=False)
+        written.append(path)
+    return written
+
+
 def update(languages=LANGUAGES, root: Path = ROOT) -> list[Path]:
     """Extract the messages, then ``sphinx-intl update`` every language's catalogues; returns the .po files."""
     with tempfile.TemporaryDirectory(prefix="course-pot-") as tmp:
         pot_dir = extract(Path(tmp) / "pot", root)
         extract_quizzes(pot_dir, root)
+        extract_exercises(pot_dir, root)
         intl = Path(sys.executable).parent / "sphinx-intl"
         command = [str(intl), "update", "-p", str(pot_dir), "-d", str(root / LOCALES), "-w", "0", "-j", "1"]
         for language in languages:
@@ -378,6 +408,7 @@ def main(argv=None) -> int:
     elif args.command == "extract":
         print(extract(args.dir))
         extract_quizzes(args.dir)
+        extract_exercises(args.dir)
     return 0
 
 

@@ -1,9 +1,11 @@
 """The Chinese edition is complete and current: every message of every catalogue translated, and the catalogues
 in step with the English sources.
 
-- Every page of _toc.yml and every chapter's quiz has its catalogue, locales/zh_CN/LC_MESSAGES/<name>.po, and
-  no message in it is untranslated or fuzzy (a fuzzy message is one whose English changed since it was
-  translated: `make catalogues` marks it, a translator checks it and removes the flag).
+- Every page of _toc.yml, every chapter's quiz and every exercise (exercises/<name>.po: the Markdown of
+  exercises/solutions/<name>.ipynb, from which the Chinese learner notebooks are generated) has its catalogue,
+  locales/zh_CN/LC_MESSAGES/<name>.po, and no message in it is untranslated or fuzzy (a fuzzy message is one
+  whose English changed since it was translated: `make catalogues` marks it, a translator checks it and removes
+  the flag).
 - A fresh extraction of the messages (no notebook executed) finds no message missing from a catalogue and none
   left over in it: editing an English paragraph without `make catalogues` fails here, naming the page.
 - A translation keeps what must not change: cross-references and link targets, the quiz's {placeholders}.
@@ -26,8 +28,10 @@ ROOT = Path(__file__).resolve().parent.parent
 LANGUAGES = i18n.LANGUAGES
 PAGES = book_site.toc_pages(ROOT)
 QUIZZES = sorted(path.stem for path in (ROOT / "chapters" / "quizzes").glob("*.json"))
-# Every catalogue the book needs, by name inside LC_MESSAGES/ (without .po).
-EXPECTED = [page.docname for page in PAGES] + [f"quizzes/{name}" for name in QUIZZES] + ["quizzes/ui"]
+EXERCISES = sorted(path.stem for path in (ROOT / "exercises" / "solutions").glob("*.ipynb"))
+# Every catalogue the course needs, by name inside LC_MESSAGES/ (without .po).
+EXPECTED = ([page.docname for page in PAGES] + [f"quizzes/{name}" for name in QUIZZES] + ["quizzes/ui"]
+            + [f"exercises/{name}" for name in EXERCISES])
 # Catalogues written by hand, not extracted from the sources: the theme's own words (scripts/translate_theme.py).
 HAND_WRITTEN = ["theme"]
 UPDATE = "make catalogues (.venv/bin/python scripts/i18n.py update)"
@@ -62,7 +66,7 @@ def test_every_page_and_quiz_has_its_catalogue(language):
     assert missing == [], f"{language}: no catalogue for {missing}: run {UPDATE}, then translate them"
     found = sorted(path.relative_to(folder).with_suffix("").as_posix() for path in folder.rglob("*.po"))
     orphans = [name for name in found if name not in EXPECTED + HAND_WRITTEN]
-    assert orphans == [], (f"{language}: catalogues for no page or quiz of the book (renamed or removed?): "
+    assert orphans == [], (f"{language}: catalogues for no page, quiz or exercise (renamed or removed?): "
                            f"{orphans}; move their translations to the new name, or delete them")
 
 
@@ -129,17 +133,19 @@ def test_translations_keep_references_links_and_placeholders(case):
 
 @pytest.fixture(scope="module")
 def fresh_templates(tmp_path_factory) -> Path:
-    """The messages of the sources as they are now: one .pot per page and per quiz (no notebook executed)."""
+    """The messages of the sources as they are now: one .pot per page, per quiz and per exercise (no notebook
+    executed)."""
     pot_dir = tmp_path_factory.mktemp("pot")
     i18n.extract(pot_dir)
     i18n.extract_quizzes(pot_dir)
+    i18n.extract_exercises(pot_dir)
     return pot_dir
 
 
 def test_extraction_covers_every_page_and_quiz(fresh_templates):
     found = sorted(path.relative_to(fresh_templates).with_suffix("").as_posix()
                    for path in fresh_templates.rglob("*.pot"))
-    assert found == sorted(EXPECTED), "the extraction and the table of contents disagree on the pages"
+    assert found == sorted(EXPECTED), "the extraction and the table of contents (quizzes, exercises) disagree"
     for name in EXPECTED:
         assert messages(read(fresh_templates / f"{name}.pot")), f"{name}: no message extracted"
 
@@ -165,8 +171,10 @@ def test_catalogue_is_in_step_with_the_sources(fresh_templates, case):
     missing = [message for message in wanted if message not in have]
     stale = sorted(have - set(wanted))
     if missing or stale:
+        kind, _, stem = name.partition("/")
         source = next((page.source.relative_to(ROOT) for page in PAGES if page.docname == name), None) or (
-            f"chapters/quizzes/{name.split('/', 1)[1]}.json" if name != "quizzes/ui" else "book/quiz/page.py")
+            f"exercises/solutions/{stem}.ipynb" if kind == "exercises" else
+            f"chapters/quizzes/{stem}.json" if name != "quizzes/ui" else "book/quiz/page.py")
         pytest.fail(f"{path.relative_to(ROOT)} is behind {source}: {len(missing)} messages of the source are not "
                     f"in it, {len(stale)} of its messages are no longer in the source. Run {UPDATE}, then "
                     "translate the new and the fuzzy messages (CONTRIBUTING.md). "

@@ -567,15 +567,18 @@ q3 = Question(EXERCISE, "q3", f"Softmax regression: log loss at most {SOFTMAX_TA
               check_softmax_regression, cases=held_out_cases, hints=[
     "Softmax regression is one layer: nn.Linear(93, 9) (or MLP((93, 9))). It returns logits; no softmax at the "
     "end. Train it with fit on X_train, the features of q2.",
-    "A linear model converges fast: a handful of epochs with Adam at lr around 0.01 is plenty. Check the test "
-    "log loss that test_log_loss(softmax_net) prints.",
+    "A linear model converges fast: a handful of epochs with Adam at lr around 0.01 is plenty. "
+    "test_log_loss(softmax_net) prints the final score: compare settings on a validation split of the training "
+    "rows, not on it.",
 ])
 q4 = Question(EXERCISE, "q4", f"An MLP: log loss at most {MLP_TARGET:.2f}", 3, check_mlp,
               cases=functools.partial(held_out_cases, name="mlp"), hints=[
     "Hidden layers with ReLUs let the model bend its boundaries: MLP((93, h1, h2, 9), dropout=...) from book.mlp. "
     "Wide layers (hundreds of units) with dropout around 0.3 work well on this data.",
-    "Adam at a learning rate of 1e-3 to 2e-3 for about 5 epochs; watch the test log loss: if it rises while the "
-    "training loss falls, the network over-fits (more dropout, fewer epochs). Keep the cell under 30 s.",
+    "Adam at a learning rate of 1e-3 to 2e-3 for about 5 epochs. Hold out a validation split of the training rows "
+    "(book.evaluation.validation_split) and watch its log loss: if it rises while the training loss falls, the "
+    "network over-fits (more dropout, fewer epochs). The test rows give the final score only. Keep the cell "
+    "under 30 s.",
 ])
 q5 = Question(EXERCISE, "q5", "A valid Kaggle submission", 2, check_submission,
               cases=submission_cases, forbidden=("book.kaggle.write_submission",), hints=[
