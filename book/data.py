@@ -19,7 +19,8 @@ Where the files come from, in this order (the first place that has all four wins
 A folder may hold the four IDX files gzipped or not, directly, under ``<folder>/<name>/``, or in
 torchvision's layout ``<folder>/FashionMNIST/raw/``. Every file is checked against the SHA-256 of its
 *uncompressed* bytes, so a copy that was recompressed (Debian's is) still checks, and a damaged one never
-loads silently.
+loads silently. A labels file may be held out (see :func:`held_out`): a class grader's sandbox shows a
+character device in its place, read as :data:`HELD_OUT_LABEL` for every image.
 
 Run ``python -m book.data`` to see which source each data set resolves to.
 """
@@ -47,6 +48,8 @@ FILES = {  # role -> file name (the same four names for both data sets)
     "test_images": "t10k-images-idx3-ubyte",
     "test_labels": "t10k-labels-idx1-ubyte",
 }
+IMAGES_OF = {FILES[f"{split}_labels"]: FILES[f"{split}_images"] for split in ("train", "test")}
+HELD_OUT_LABEL = 255  # what a held-out label reads as: no class of either data set (both have ten)
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,10 @@ class DataNotFoundError(FileNotFoundError):
 
 class ChecksumError(ValueError):
     """A data file exists but its bytes are not the published ones (truncated, corrupt, or another file)."""
+
+
+class NotADataFileError(ValueError):
+    """Something other than a file sits where a data file should be (a folder, a named pipe, a device...)."""
 
 
 @dataclass(frozen=True)
@@ -151,8 +158,10 @@ def _layouts(folder: Path, ds: DatasetInfo) -> list[Path]:
 
 
 def _find_file(directory: Path, filename: str) -> Path | None:
+    """The path of ``filename`` (gzipped or not) in ``directory``, whatever sits there: reading it says what
+    is wrong with a folder or a pipe of that name, rather than looking past it."""
     for candidate in (directory / filename, directory / (filename + ".gz")):
-        if candidate.is_file():
+        if candidate.exists():
             return candidate
     return None
 
@@ -222,9 +231,49 @@ def download_files(name: str, target: str | Path) -> dict[str, Path]:
 
 # --- reading and checking ----------------------------------------------------------------------------------
 
+def held_out(path: str | Path) -> bool:
+    """Whether ``path`` is a held-out labels file: a character device where a labels file should be.
+
+    A class grader must not let the notebooks it grades read the test labels (its checkers score trained
+    models on them), yet each notebook's own ``load_dataset(...)`` must still load. So its sandbox binds
+    ``/dev/null``, a character device, over every test-labels file, and :func:`read_file` reads such a file
+    as :data:`HELD_OUT_LABEL` (no class) for each image of its split: a loss computed with them fails and an
+    accuracy is nil, never a score. Data files are never devices, so outside the sandbox nothing changes.
+    """
+    path = Path(path)
+    return path.name.removesuffix(".gz") in IMAGES_OF and path.is_char_device()
+
+
+def _kind(path: Path) -> str:
+    """What sits at ``path`` when it is not a regular file, in words."""
+    for test, kind in ((Path.is_dir, "a folder"), (Path.is_fifo, "a named pipe (FIFO)"),
+                       (Path.is_socket, "a socket"), (Path.is_char_device, "a character device"),
+                       (Path.is_block_device, "a block device")):
+        if test(path):
+            return kind
+    return "not a regular file"
+
+
+def read_file(ds: DatasetInfo, files: dict[str, Path], filename: str) -> bytes:
+    """The uncompressed bytes of data file ``filename`` of ``ds`` among ``files`` (as :func:`find_files` gives
+    them), checked; for a held-out labels file (:func:`held_out`), an IDX file of :data:`HELD_OUT_LABEL`, one
+    per image of its split (the images file is read, and checked, to count them)."""
+    if not held_out(files[filename]):
+        return read_verified(files[filename], ds.sha256[filename])
+    images = IMAGES_OF[filename]
+    count = len(parse_idx(read_verified(files[images], ds.sha256[images]), files[images]))
+    return b"\x00\x00\x08\x01" + count.to_bytes(4, "big") + bytes([HELD_OUT_LABEL]) * count
+
+
 def read_verified(path: str | Path, sha256: str) -> bytes:
     """The uncompressed bytes of an IDX file (gzipped or not), after checking their SHA-256."""
     path = Path(path)
+    if path.exists() and not path.is_file():  # never opened: a named pipe would wait for a writer for ever
+        raise NotADataFileError(
+            f"{path}: {_kind(path)} sits where a data file should be; expected the IDX file itself "
+            "(gzipped or not). Remove it and fetch the data again, or point COURSE_DATA_DIR (or root=) at "
+            "the folder that holds the files. (Only a labels file can be held out, and only as a "
+            "character device: that is how a class grader's sandbox hides test labels.)")
     try:
         data = path.read_bytes()
         if data[:2] == b"\x1f\x8b":  # gzip magic, whatever the file is called
@@ -268,7 +317,7 @@ def load_dataset(name: str, root: str | Path | None = None, download: bool = Tru
         return _MEMORY[ds.name, source]
     tensors = {}
     for role, filename in FILES.items():
-        tensor = parse_idx(read_verified(files[filename], ds.sha256[filename]), files[filename])
+        tensor = parse_idx(read_file(ds, files, filename), files[filename])
         tensors[role] = tensor.long() if role.endswith("labels") else tensor
     dataset = ImageDataset(name=ds.name, classes=ds.classes, source=source, **tensors)
     _MEMORY[ds.name, source] = dataset
@@ -290,7 +339,7 @@ def torchvision_root(name: str, root: str | Path | None = None, download: bool =
         out = raw / filename
         if out.is_file() and hashlib.sha256(out.read_bytes()).hexdigest() == sha:
             continue  # written (and checked) by an earlier call
-        data = read_verified(files[filename], sha)
+        data = read_file(ds, files, filename)
         with tempfile.NamedTemporaryFile(dir=raw, delete=False) as tmp:  # atomic: never a half file
             tmp.write(data)
         shutil.move(tmp.name, out)
@@ -418,7 +467,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(load_dataset(name, download=False))
         else:
             print(describe_sources())
-    except (DataNotFoundError, ChecksumError, OSError) as exc:
+    except (DataNotFoundError, ChecksumError, NotADataFileError, OSError) as exc:
         print(f"error: {exc}")
         return 1
     return 0

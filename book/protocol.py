@@ -356,9 +356,6 @@ def _resolve(dotted: str):
     return None
 
 
-TAMPERED = "tampering: "  # an entry of a call's ``forbidden`` list that says the watch itself was interfered with
-
-
 def watch_switches():
     """What switches the watch off or reaches around it, by identity (the same objects however they are
     reached: ``getattr(__import__('s' + 'ys'), ...)`` gives this very function): the built-ins as ``c_call``
@@ -383,15 +380,16 @@ class _watch_python:
     It is also the sentinel of the watch itself, active during every recorded call: a profile function sees
     every call the learner's code makes, so it notes any call of ``sys.setprofile``/``settrace``/``getprofile``
     or threading's versions, however the function was reached (computed names, ``vars(sys)``...), and after the
-    call it checks that it is still installed (in this thread and for new threads). Either is recorded as an
-    entry ``"tampering: ..."`` of the call's forbidden list, which the grader turns into a tampering flag. It
+    call it checks that it is still installed (in this thread and for new threads). Either is an alarm, noted
+    in ``alarms`` (a call's own field of the record, beside its ``forbidden`` calls), which the grader turns
+    into a tampering flag. It
     does not read the learner's source, so obfuscation does not hide it. (Threads the answer starts through
     ``threading`` inherit it; ``_thread`` threads and calls made from C code, e.g. ``map(sys.setprofile, ...)``,
     do not show as calls -- the pairing of returns and the check afterwards still see a watch switched off,
     unless it is put back from the very call site that removed it; :mod:`grader.evasions` flags the code that
     names these functions.)"""
 
-    def __init__(self, names: set[str], called: list[str]):
+    def __init__(self, names: set[str], called: list[str], alarms: list[str]):
         self.codes = {}
         for dotted in sorted(n for n in names if "." in n):
             target = _resolve(dotted)
@@ -399,7 +397,7 @@ class _watch_python:
             code = getattr(fn, "__code__", None)
             if code is not None:
                 self.codes[code] = dotted
-        self.called, self.previous, self.previous_threads = called, None, None
+        self.called, self.alarms, self.previous, self.previous_threads = called, alarms, None, None
         self.armed = False
 
     def __enter__(self):
@@ -407,7 +405,7 @@ class _watch_python:
         import threading
 
         guarded_builtins, guarded_codes = watch_switches()
-        codes, called = self.codes, self.called
+        codes, called, alarms = self.codes, self.called, self.alarms
         main, get_ident = threading.get_ident(), threading.get_ident
         stack: list = []  # this thread's calls seen and not yet returned: a return without its call is a gap
         gaps: list = []
@@ -415,7 +413,7 @@ class _watch_python:
         def gap():
             if not gaps:
                 gaps.append(True)
-                called.append(f"{TAMPERED}the check's watch was switched off for a while (calls went unseen)")
+                alarms.append("the check's watch was switched off for a while (calls went unseen)")
 
         def watch(frame, event, arg):
             if not self.armed:
@@ -426,7 +424,7 @@ class _watch_python:
                 if code in codes:
                     called.append(codes[code])
                 elif code in guarded_codes:
-                    called.append(f"{TAMPERED}called {guarded_codes[code]}, which switches the check's watch")
+                    alarms.append(f"called {guarded_codes[code]}, which switches the check's watch")
                 if here:
                     stack.append(frame)
             elif event == "return":
@@ -434,7 +432,7 @@ class _watch_python:
                     gap()
             elif event == "c_call":
                 if id(arg) in guarded_builtins and arg is not None:
-                    called.append(f"{TAMPERED}called {guarded_builtins[id(arg)]}, which switches the check's watch")
+                    alarms.append(f"called {guarded_builtins[id(arg)]}, which switches the check's watch")
                 if here:
                     stack.append((arg, frame, frame.f_lasti))
             elif here and stack:  # c_return, c_exception: the C call seen last, from the same place
@@ -455,7 +453,7 @@ class _watch_python:
 
         self.armed = False
         if sys.getprofile() is not self.hook or threading.getprofile() is not self.hook:
-            self.called.append(f"{TAMPERED}the check's watch of forbidden calls was removed or replaced")
+            self.alarms.append("the check's watch of forbidden calls was removed or replaced")
         sys.setprofile(self.previous)
         threading.setprofile(self.previous_threads)
         return False
@@ -481,18 +479,19 @@ def _record_call(i: int, case: Case, answers, forbidden: set[str], encoder: Enco
     if not callable(fn):
         call["status"] = "not-callable"
         return call
-    called: list[str] = []
+    called: list[str] = []  # the forbidden functions the answer called
+    alarms: list[str] = []  # what the answer did to the watch itself
     rng_before = torch.random.get_rng_state()
     functions = _watch(forbidden, called)
     try:
-        with functions, _watch_python(forbidden, called), torch.no_grad() if case.no_grad else _nothing():
+        with functions, _watch_python(forbidden, called, alarms), torch.no_grad() if case.no_grad else _nothing():
             try:
                 out = fn(*case.args, **case.kwargs)
                 if case.iterate:
                     out = list(itertools.islice(iter(out), MAX_ITERATED))
             finally:
                 if not _mode_active(functions, torch):
-                    called.append(f"{TAMPERED}the check's watch of forbidden PyTorch functions was removed")
+                    alarms.append("the check's watch of forbidden PyTorch functions was removed")
     except KeyboardInterrupt:
         raise
     except BaseException as exc:  # SystemExit included: the learner's code must not end the check quietly
@@ -508,6 +507,7 @@ def _record_call(i: int, case: Case, answers, forbidden: set[str], encoder: Enco
             except BaseException as exc:
                 call["backward_raised"] = _describe_exception(exc)
     call["forbidden"] = sorted(set(called))
+    call["alarms"] = sorted(set(alarms))
     call["rng_changed"] = not torch.equal(rng_before, torch.random.get_rng_state())  # the global generator
     call["args"] = encoder.encode(list(case.args), grad=True)
     call["kwargs"] = encoder.encode(dict(case.kwargs), grad=True)

@@ -55,13 +55,15 @@ def _forbidden(fn_name: str, called: str):
     plain Incorrect if the checker has none active."""
     import torch
 
+    from book.language import say
     from book.questions import Incorrect
 
     for mode in reversed(torch.overrides._get_current_function_mode_stack()):
         names = getattr(mode, "names", None)
         if isinstance(names, (set, frozenset)) and called in names and hasattr(mode, "instead"):
             mode.__torch_function__(type("Forbidden", (), {"__name__": called})(), ())
-    raise Incorrect(f"`{fn_name}` calls PyTorch's `{called}`, which this question does not allow")
+    raise Incorrect(say("`{fn_name}` calls PyTorch's `{called}`, which this question does not allow",
+                        fn_name=fn_name, called=called))
 
 
 class _ReplayGrad:
@@ -254,6 +256,11 @@ class Recorded:
 
     answers: list            # decoded values, Replay stand-ins to be made for "function" answers, or BLANK
     calls: dict[int, dict]
+    alarms: list[str] = field(default_factory=list)  # what the in-kernel watch saw done to itself (tampering)
+
+
+MAX_ALARMS = 20  # distinct alarms kept from a record (the watch raises at most a handful)
+MAX_ALARM_TEXT = 200  # characters of each
 
 
 BLANK = object()
@@ -279,13 +286,18 @@ def read_record(folder: Path, n_cases: int) -> Recorded:
             answers.append(("module", _module_state(decoder, a.get("state"))))
         else:
             answers.append(("value", decoder.decode(a)))
-    calls = {}
+    calls, alarms = {}, []
     for c in raw["calls"]:
         if not isinstance(c, dict) or type(c.get("case")) is not int or not 0 <= c["case"] < n_cases:
             raise PayloadError("a recorded call of no planned case")
-        forbidden = c.get("forbidden", [])
+        forbidden, alarmed = c.get("forbidden", []), c.get("alarms", [])
         if not isinstance(forbidden, list) or not all(isinstance(n, str) for n in forbidden):
             raise PayloadError("malformed forbidden calls")
+        if not isinstance(alarmed, list) or not all(isinstance(n, str) for n in alarmed):
+            raise PayloadError("malformed alarms of the check's watch")
+        for alarm in alarmed[:MAX_ALARMS]:  # one list for the question: the same alarm once, however many calls
+            if alarm[:MAX_ALARM_TEXT] not in alarms and len(alarms) < MAX_ALARMS:
+                alarms.append(alarm[:MAX_ALARM_TEXT])
         call = {"status": c.get("status"), "forbidden": [n[:100] for n in forbidden[:20]],
                 "rng_changed": c.get("rng_changed") is True}
         if "result" in c:
@@ -300,7 +312,7 @@ def read_record(folder: Path, n_cases: int) -> Recorded:
         if "kwargs" in c:
             call["kwargs"] = decoder.decode(c["kwargs"])
         calls[c["case"]] = call
-    return Recorded(answers, calls)
+    return Recorded(answers, calls, alarms)
 
 
 def _module_state(decoder: Decoder, raw) -> dict:

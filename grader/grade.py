@@ -576,7 +576,7 @@ def judged_verdict(question, cases, record_dir: Path, answer_cells: list[int], c
                    timeout: float, missing: bool, lock) -> tuple[str, str, list[Flag]]:
     """(status, message, flags) of a question judged by the grader on what its check cell recorded."""
     from book.plain_data import NoRecord, PayloadError
-    from book.protocol import TAMPERED, ProtocolError
+    from book.protocol import ProtocolError
     from book.replay import answers_for_judge, read_record
 
     q = question.id
@@ -592,14 +592,11 @@ def judged_verdict(question, cases, record_dir: Path, answer_cells: list[int], c
     except (PayloadError, OSError) as exc:
         return INCORRECT, f"the record of your answer cannot be used ({exc})", [
             Flag(q, "tampering", f"its check's record was malformed or altered ({exc})")]
-    flags = []
-    for call in recorded.calls.values():  # the watch's own alarms (book.protocol) are tampering, not a call
-        names = call.get("forbidden", [])
-        flags += [Flag(q, "tampering", f"{n.removeprefix(TAMPERED)} while checked") for n in names
-                  if n.startswith(TAMPERED)]
-        flags += [Flag(q, "forbidden", f"called `{n}` while checked (the question forbids it)") for n in names
-                  if not n.startswith(TAMPERED)]
-        call["forbidden"] = [n for n in names if not n.startswith(TAMPERED)]
+    # what the in-kernel watch (book.protocol) saw done to itself is tampering; a forbidden call, its own flag
+    flags = [Flag(q, "tampering", f"{alarm} while checked") for alarm in recorded.alarms]
+    for call in recorded.calls.values():
+        flags += [Flag(q, "forbidden", f"called `{n}` while checked (the question forbids it)")
+                  for n in call["forbidden"]]
     answers = answers_for_judge(recorded, cases)
     if answers is None:
         return NOT_ATTEMPTED, translate("Replace ____ with your answer."), flags

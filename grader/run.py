@@ -53,11 +53,7 @@ class Workspace:
 
     def readable_plans(self) -> None:
         """Let the sandbox's uid read the plans written so far."""
-        for folder in [self.plans, *[p for p in self.plans.rglob("*") if p.is_dir()]]:
-            folder.chmod(0o755)
-            for f in folder.iterdir():
-                if f.is_file():
-                    f.chmod(0o644)
+        sandbox.readable_tree(self.plans)
 
     def fresh_work(self) -> None:
         """An empty work folder for the next run (each run starts from nothing the previous one left)."""

@@ -12,9 +12,9 @@ too -- that path is not exercised by the tests here):
 - never the test splits' labels (:data:`HELD_OUT_FILES`): the checkers score trained models on them, so they
   are the answer key of those questions. Wherever the course's data sits among the folders shown (the Debian
   data set, the repository's ``data/``, ``COURSE_DATA_DIR``, the download cache), ``/dev/null`` is bound over
-  each such file: a device node, which cannot be opened there (the sandbox's mounts allow no devices); the
-  sandbox's copy of :mod:`book.data` (:mod:`grader.stage`) reads it as held out, so the notebooks' own
-  set-up still loads the rest;
+  each such file: a device node, which cannot be opened there (the sandbox's mounts allow no devices);
+  :mod:`book.data` reads a device in place of a labels file as held out (:func:`book.data.held_out`), so the
+  notebooks' own set-up still loads the rest;
 - writable: a private ``/tmp`` and ``/dev/shm`` (size-limited tmpfs, gone with the sandbox) and the folders in
   ``writable=`` (the run's scratch folder, which the grader reads afterwards as untrusted data);
 - its own PID, network (loopback only), IPC and UTS namespaces: it cannot see or signal any process outside,
@@ -54,7 +54,8 @@ _RUNNING: set = set()  # the runs in progress, so that an interrupted grader can
 _RUNNING_LOCK = threading.Lock()
 ROOT_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 # the files of the course's data sets that no sandbox shows: the test splits' labels (MNIST and Fashion-MNIST
-# name them alike), gzipped or not, in every layout book.data reads (and torchvision's raw/ folders)
+# name them alike: book.data.FILES["test_labels"]; a test checks they agree, this module does not import torch),
+# gzipped or not, in every layout book.data reads (and torchvision's raw/ folders)
 HELD_OUT_FILES = ("t10k-labels-idx1-ubyte", "t10k-labels-idx1-ubyte.gz")
 DATA_DIRS = ("/usr/share/datasets",)  # where Debian's data sets sit (inside /usr, shown with the system)
 HELD_OUT_DEPTH = 5  # how deep below a data folder they are looked for (<folder>/FashionMNIST/raw/...)
@@ -331,3 +332,13 @@ def remove_tree(path: Path) -> None:
         shutil.rmtree(path, onerror=retry)
         if path.exists():  # a second pass after the permissions were opened up
             shutil.rmtree(path, ignore_errors=True)
+
+
+def readable_tree(folder: Path) -> None:
+    """Let any uid -- the sandbox's, drawn at random -- read the files under ``folder`` and walk its folders
+    (folders 0755, files 0644: read, never write)."""
+    for sub in [folder, *[p for p in folder.rglob("*") if p.is_dir()]]:
+        sub.chmod(0o755)
+        for f in sub.iterdir():
+            if f.is_file():
+                f.chmod(0o644)

@@ -13,10 +13,12 @@ process:
   a module that imports a hidden one fails to import there, as it should;
 - what the graded notebook needs to run: ``book.questions`` and ``book.protocol`` (the check cells record) and
   ``book.nbval_outcomes`` (the pytest plugin of the run);
-- ``book.data`` with a generated ending (:func:`held_out_data_source`): the sandbox does not let the test splits'
-  label files be read (:data:`grader.sandbox.HELD_OUT_FILES`: checkers score trained models on them), and there
-  they load as labels 255 -- no class of any data set, so a loss or an accuracy computed with them fails or is nil,
-  never a score -- while the notebook's own ``load_dataset(...)`` still loads the images and training labels;
+- ``book.data`` as it is: the sandbox does not let the test splits' label files be read
+  (:data:`grader.sandbox.HELD_OUT_FILES`: checkers score trained models on them) and shows a character device in
+  their place, which :func:`book.data.held_out` recognises: they load as labels
+  :data:`book.data.HELD_OUT_LABEL` (255) -- no class of any data set, so a loss or an accuracy computed with them
+  fails or is nil, never a score -- while the notebook's own ``load_dataset(...)`` still loads the images and
+  training labels;
 - in place of the exercise's checks module, a generated stand-in: the same question objects (ids, titles,
   points, hints, forbidden functions) and constants -- listed by the grader in the plans folder, as data --
   whose ``check`` records what the learner's code returns and judges nothing. Exercises whose checkers are not converted to :mod:`book.protocol` yet get their real
@@ -38,6 +40,7 @@ from pathlib import Path
 
 import book
 from grader.exercise_cells import ANSWER, role
+from grader.sandbox import readable_tree
 
 PACKAGE = "book"
 PACKAGE_DIR = Path(book.__file__).resolve().parent  # the course package, the only source of the copy
@@ -157,60 +160,6 @@ def stub_source(module_name: str) -> str:
     return (f'"""Stand-in for {module_name}, written by the grader: in the sandbox a check records what the answer '
             'returns, and the grader judges it."""\n\nfrom book.protocol import stand_ins as _stand_ins\n\n'
             f'globals().update(_stand_ins({module_name!r}))\n')
-
-
-DATA_MODULE = f"{PACKAGE}.data"
-HELD_OUT_LABEL = 255  # what a held-out label reads as in the sandbox: no class of any of the course's data sets
-
-
-def held_out_data_source() -> str:
-    """The ending the sandbox's copy of :mod:`book.data` gets: the label files the sandbox holds out (a device
-    node bound over each by :mod:`grader.sandbox`, which cannot be opened) are found as usual and read as
-    :data:`HELD_OUT_LABEL`, one per test image (the count read from the images' file beside them)."""
-    from grader.sandbox import HELD_OUT_FILES
-
-    return f'''
-
-# --- written by the grader (grader.stage) into its sandbox's copy of this module ------------------------
-# The sandbox holds out the test splits' labels: a device node that cannot be opened is bound over each file,
-# read here as {HELD_OUT_LABEL} (no class), one per test image, so that the notebook's own set-up still loads.
-_HELD_OUT_FILES = {tuple(HELD_OUT_FILES)!r}
-_HELD_OUT_LABEL = {HELD_OUT_LABEL}
-
-
-def _held_out(path) -> bool:
-    path = Path(path)
-    return path.name in _HELD_OUT_FILES and path.exists() and not path.is_file()
-
-
-def _held_out_count(path) -> int:
-    for name in ("t10k-images-idx3-ubyte", "t10k-images-idx3-ubyte.gz"):
-        images = Path(path).parent / name
-        if images.is_file():
-            with (gzip.open(images) if images.suffix == ".gz" else open(images, "rb")) as f:
-                return int.from_bytes(f.read(8)[4:8], "big")
-    return 10_000
-
-
-_find_file_shown = _find_file
-_read_verified_shown = read_verified
-
-
-def _find_file(directory, filename):
-    found = _find_file_shown(directory, filename)
-    if found is None:
-        for candidate in (Path(directory) / filename, Path(directory) / (filename + ".gz")):
-            if _held_out(candidate):
-                return candidate
-    return found
-
-
-def read_verified(path, sha256):
-    if _held_out(path):
-        n = _held_out_count(path)
-        return b"\\x00\\x00\\x08\\x01" + n.to_bytes(4, "big") + bytes([_HELD_OUT_LABEL]) * n
-    return _read_verified_shown(path, sha256)
-'''
 
 
 def judged_outside(path: Path) -> bool:
@@ -338,17 +287,11 @@ def stage(exercise: str, pristine_nb, into: Path) -> Staged:
         dest.parent.mkdir(parents=True, exist_ok=True)
         if name == checks_name and outside:
             dest.write_text(stub_source(checks_name), encoding="utf-8")
-        elif name == DATA_MODULE:
-            dest.write_text(source.read_text(encoding="utf-8") + held_out_data_source(), encoding="utf-8")
         else:
             shutil.copyfile(source, dest)
     for name in (given | {checks_name}) & shown:  # the sandbox cannot write bytecode: compile what runs there
         compileall.compile_file(str(target / module_file(name).relative_to(PACKAGE_DIR)), quiet=2)
-    for folder in [target, *[p for p in target.rglob("*") if p.is_dir()]]:
-        folder.chmod(0o755)
-        for f in folder.iterdir():
-            if f.is_file():
-                f.chmod(0o644)
+    readable_tree(target)
     into.chmod(0o755)
     return Staged(exercise, into, outside, shown, everything - shown, key - shown)
 

@@ -24,7 +24,8 @@ from book.language import LANGUAGES, check_language, current, say, set_language,
 from book.questions import CORRECT, INCORRECT, NOT_ATTEMPTED
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = [ROOT / "book" / "questions.py", *sorted((ROOT / "book" / "checks").glob("*.py"))]
+SOURCES = [ROOT / "book" / "questions.py", ROOT / "book" / "replay.py",
+           *sorted((ROOT / "book" / "checks").glob("*.py"))]
 TABLE = ROOT / "book" / "checks" / "messages.zh_CN.json"
 CJK = re.compile(r"[\u4e00-\u9fff]")
 CODE_SPAN = re.compile(r"`[^`\n]+`")

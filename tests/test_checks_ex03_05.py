@@ -205,6 +205,13 @@ def sgd_right(params, lr, batch_size):
             p.grad.zero_()
 
 
+def sgd_drops_grads(params, lr, batch_size):  # right too: the gradients set to None, not zeroed
+    with torch.no_grad():
+        for p in params:
+            p.sub_(lr * p.grad / batch_size)
+            p.grad = None
+
+
 def make_train_epoch(sgd, reduction="sum"):
     def train_epoch(net, params, train_iter, lr):
         total, n = 0.0, 0
@@ -248,6 +255,7 @@ def test_ex04_q1_to_q3():
     assert_correct(q2, evaluate_right)
     assert_incorrect(q2, mean_of_batches, says="average of the batches' accuracies")
     assert_incorrect(q2, with_graph, says="torch.no_grad()")
+    assert_correct(q2, lambda net, it: torch.no_grad()(with_graph)(net, it))
     assert_incorrect(q2, lambda net, it: 0.6, says="never called `net`")
 
     def sgd_undivided(params, lr, batch_size):
@@ -272,6 +280,7 @@ def test_ex04_q1_to_q3():
             p.grad = None
 
     assert_correct(q3, sgd_right)
+    assert_correct(q3, sgd_drops_grads)
     assert_incorrect(q3, sgd_undivided, says="4 times too far")
     assert_incorrect(q3, sgd_keeps_grads, says="left the gradients")
     assert_incorrect(q3, sgd_rebinds, says="did not change the parameters")
@@ -287,6 +296,7 @@ def test_ex04_q4_train_epoch():
                 p -= lr * p.grad / batch_size
 
     assert_correct(q4, make_train_epoch(sgd_right))
+    assert_correct(q4, make_train_epoch(sgd_drops_grads))
     assert_incorrect(q4, make_train_epoch(sgd_right, reduction="mean"), says="batch-size times too little")
     assert_incorrect(q4, make_train_epoch(sgd_keeps_grads), says="piled up")
     summed = make_train_epoch(sgd_right)
@@ -392,6 +402,12 @@ def test_ex05_q3_linear_from_scratch():
             layer.bias.copy_(b)
         return layer
 
+    def linear_new_parameters(W, b):  # right too: parameters replaced rather than filled
+        layer = nn.Linear(*W.shape)
+        layer.weight = nn.Parameter(W.T.clone())
+        layer.bias = nn.Parameter(b.clone())
+        return layer
+
     def linear_untransposed(W, b):
         layer = nn.Linear(W.shape[0], W.shape[1])
         layer.weight = nn.Parameter(W.clone())
@@ -412,6 +428,7 @@ def test_ex05_q3_linear_from_scratch():
         return layer
 
     assert_correct(q3, linear_right)
+    assert_correct(q3, linear_new_parameters)
     assert_incorrect(q3, linear_untransposed, says="(out_features, in_features)")
     assert_incorrect(q3, linear_swapped, says="nn.Linear(3, 5)")
     assert_incorrect(q3, linear_frozen, says="do not require gradients")

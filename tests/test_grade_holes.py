@@ -4,9 +4,10 @@
    'setpro' + 'file')(None)``): :mod:`grader.evasions` reads names built from constants and follows modules
    bound at run time, and flags reaching the interpreter's or grader's internals through computed names as
    tampering; the watch itself (:mod:`book.protocol`, :func:`book.checks.common.forbidden_calls`) notes any
-   call that switches it off, by the function's identity, and checks afterwards that it is still installed.
+   call that switches it off, by the function's identity, and checks afterwards that it is still installed
+   (an alarm, in the record's own ``alarms`` field).
 2. Fashion-MNIST's test labels inside the sandbox: :mod:`grader.sandbox` makes every test-label file unreadable, and
-   the sandbox's copy of :mod:`book.data` loads the rest (the notebooks' set-up still runs).
+   :mod:`book.data` reads them as held out and loads the rest (the notebooks' set-up still runs).
 3. Exercise 08's ``ANSWER_KEY = ("book.kaggle",)``: the notebook imports book.kaggle itself, so the answer key
    is the functions its questions forbid by dotted name, flagged in that question's answer by any route.
 
@@ -24,6 +25,7 @@ import pytest
 import torch
 
 from book import protocol
+from book.data import FILES
 from book.plain_data import Encoder
 from book.questions import INCORRECT
 from grader import grade, sandbox
@@ -130,7 +132,7 @@ def test_the_recording_notes_a_switched_off_watch_however_it_was_reached(answer)
     previous = sys.getprofile()
     call = protocol._record_call(0, protocol.Case(p, y), (answer,), set(ex08.q1.forbidden), Encoder(), torch)
     assert sys.getprofile() is previous  # the watch put back what it found
-    assert any(n.startswith(protocol.TAMPERED) for n in call["forbidden"]), call["forbidden"]
+    assert call["alarms"], call
 
 
 def test_the_recording_watches_the_threads_an_answer_starts():
@@ -146,7 +148,7 @@ def test_the_recording_notes_a_popped_function_mode():
         return torch.softmax(z, 0)
 
     call = protocol._record_call(0, protocol.Case(torch.randn(5)), (popper,), SOFTMAX, Encoder(), torch)
-    assert any(n.startswith(protocol.TAMPERED) for n in call["forbidden"]), call
+    assert call["alarms"], call
     assert torch.overrides._get_current_function_mode_stack() == []
 
 
@@ -161,7 +163,7 @@ def test_an_honest_recorded_call_raises_no_alarm():
         return e / e.sum()
 
     call = protocol._record_call(0, protocol.Case(torch.randn(5)), (softmax,), SOFTMAX, Encoder(), torch)
-    assert call["status"] == "returned" and call["forbidden"] == []
+    assert call["status"] == "returned" and call["forbidden"] == [] and call["alarms"] == []
 
 
 def test_the_judge_turns_the_watchs_alarm_into_a_tampering_flag(tmp_path):
@@ -170,7 +172,7 @@ def test_the_judge_turns_the_watchs_alarm_into_a_tampering_flag(tmp_path):
     cases = ex08.q1.planned_cases(protocol.rng_for(1, ex08.EXERCISE, "q1"))
     encoder = Encoder()
     calls = [{"case": i, "status": "raised", "raised": {"type": "ValueError", "base": "ValueError", "message": ""},
-              "forbidden": [protocol.TAMPERED + "called sys.setprofile, which switches the check's watch"],
+              "forbidden": [], "alarms": ["called sys.setprofile, which switches the check's watch"],
               "args": encoder.encode(list(c.args)), "kwargs": encoder.encode({})} for i, c in enumerate(cases)]
     write_payload(tmp_path / "q1", Encoded({"question": "q1", "answers": [{"$": "function", "name": "f"}],
                                             "calls": calls}), encoder)
@@ -196,6 +198,7 @@ def test_the_sandbox_binds_a_device_node_over_every_test_label_file():
     shown = [PACKAGE_PARENT / "data", *data_folders().values()]
     held = sandbox.held_out_files(shown + [Path(d) for d in sandbox.DATA_DIRS])
     assert held and all(p.name in sandbox.HELD_OUT_FILES for p in held)
+    assert set(sandbox.HELD_OUT_FILES) == {FILES["test_labels"], FILES["test_labels"] + ".gz"}  # book.data's name
     command = sandbox.Sandbox(readonly=shown).command(["true"])
     masked = {command[i + 2] for i in range(len(command) - 2) if command[i:i + 2] == ["--ro-bind", "/dev/null"]}
     assert {str(p) for p in held} <= masked
@@ -293,3 +296,27 @@ def test_ex08_answers_may_use_the_metric_where_no_question_forbids_it():
 def test_no_check_here_leaves_a_profile_function_or_a_function_mode_behind():
     assert sys.getprofile() is None
     assert torch.overrides._get_current_function_mode_stack() == []
+
+
+def test_the_records_alarms_are_their_own_field_checked_and_bounded(tmp_path):
+    from book.plain_data import Encoded, PayloadError, write_payload
+    from book.replay import MAX_ALARM_TEXT, MAX_ALARMS, read_record
+
+    def recorded(folder, alarms):
+        encoder = Encoder()
+        calls = [{"case": i, "status": "returned", "result": encoder.encode(0.0), "forbidden": ["softmax"],
+                  "alarms": alarm} for i, alarm in enumerate(alarms)]
+        write_payload(tmp_path / folder, Encoded({"question": "q1", "answers": [{"$": "function", "name": "f"}],
+                                                  "calls": calls}), encoder)
+        return read_record(tmp_path / folder, len(alarms))
+
+    same = recorded("same", [["called sys.setprofile"], ["called sys.setprofile"], []])
+    assert same.alarms == ["called sys.setprofile"]  # once for the question, however many calls saw it
+    assert all(call["forbidden"] == ["softmax"] for call in same.calls.values())  # not mixed with the calls
+    many = recorded("many", [[f"{i}" * 1000 for i in range(10)] for _ in range(8)])
+    assert len(many.alarms) == 10 and all(len(a) == MAX_ALARM_TEXT for a in many.alarms)  # ten distinct
+    flood = recorded("flood", [[f"alarm {i} {j}" for j in range(50)] for i in range(4)])
+    assert len(flood.alarms) == MAX_ALARMS and flood.alarms[0] == "alarm 0 0"
+    for wrong in ("called sys.setprofile", [3], {"a": "b"}):
+        with pytest.raises(PayloadError, match="alarms"):
+            recorded(f"wrong{len(str(wrong))}", [wrong])

@@ -1,11 +1,12 @@
 """The question API (check, hint, solution, the grading record), the grading protocol (cases, records, replay),
-and every checker on right and wrong answers.
+and the checkers of exercises 01 and 02 on right and wrong answers (the other exercises' checkers are tested in
+tests/test_checks_ex03_05.py and tests/test_checks_ex06_08.py, with the helpers below).
 
 In-process and fast: the checkers are called directly with small functions standing for a learner's answers.
 Wrong answers are the mistakes learners make; each must get its own specific message. Converted checkers
 (``cases=``) are also run the way the grader runs them -- recorded in one place, judged in another -- and must
 give the same verdict and message both ways. Exercises other than 01 and 02 are looked up by the end of their id
-(``_training``, ``_mlp``...): the course renumbers them as it grows.
+(``exercise_ending("_mlp")``...): the course renumbers them as it grows.
 """
 
 import json
@@ -27,8 +28,6 @@ def exercise_ending(suffix):
     return checks.load(next(e for e in checks.exercise_ids() if e.endswith(suffix)))
 
 
-ex03_training = exercise_ending("_training")
-ex04_autograd_concise = exercise_ending("_autograd_concise")
 
 
 def stub(*args, **kwargs):
@@ -273,156 +272,6 @@ def test_ex02_cross_entropy_accepts_right_answers_and_explains_wrong_ones():
     assert_correct(q4, grad)
     assert_incorrect(q4, lambda O, y: grad(O, y) * len(y), says="4 times too large")
     assert_incorrect(q4, lambda O, y: -grad(O, y), says="points the wrong way")
-
-
-# --- the training exercise (from scratch) ---------------------------------------------------------------------
-
-def sgd_right(params, lr, batch_size):
-    with torch.no_grad():
-        for p in params:
-            p.sub_(lr * p.grad / batch_size)
-            p.grad = None
-
-
-def make_train_epoch(sgd, reduction="sum"):
-    def train_epoch(net, params, train_iter, lr):
-        total, n = 0.0, 0
-        for X, y in train_iter:
-            loss = F.cross_entropy(net(X), y, reduction=reduction)
-            loss.backward()
-            sgd(params, lr, len(y))
-            total += loss.item() * (len(y) if reduction == "mean" else 1)
-            n += len(y)
-        return total / n
-    return train_epoch
-
-
-def test_ex03_training_accepts_right_answers_and_explains_wrong_ones():
-    q1, q2, q3, q4 = ex03_training.QUESTIONS[:4]
-    assert_correct(q1, lambda y_hat, y: float((y_hat.argmax(1) == y).sum()) / len(y))
-    assert_incorrect(q1, lambda y_hat, y: (y_hat.argmax(1) == y).sum().item(), says="number of right predictions")
-    assert_incorrect(q1, lambda y_hat, y: (y_hat.argmax(1) == y).float().mean(), says="returned a tensor")
-
-    def mean_of_batches(net, data_iter):
-        with torch.no_grad():
-            accs = [(net(X).argmax(1) == y).float().mean().item() for X, y in data_iter]
-        return sum(accs) / len(accs)
-
-    def with_graph(net, data_iter):
-        right = n = 0
-        for X, y in data_iter:
-            right += (net(X).argmax(1) == y).sum().item()
-            n += len(y)
-        return right / n
-
-    assert_incorrect(q2, mean_of_batches, says="average of the batches' accuracies")
-    assert_incorrect(q2, with_graph, says="torch.no_grad()")
-    assert_correct(q2, lambda net, it: torch.no_grad()(with_graph)(net, it))
-
-    def sgd_undivided(params, lr, batch_size):
-        with torch.no_grad():
-            for p in params:
-                p -= lr * p.grad
-                p.grad.zero_()
-
-    def sgd_keeps_grads(params, lr, batch_size):
-        with torch.no_grad():
-            for p in params:
-                p -= lr * p.grad / batch_size
-
-    def sgd_rebinds(params, lr, batch_size):
-        for p in params:
-            p = p - lr * p.grad / batch_size  # noqa: F841 -- a new local name: the parameter is not changed
-
-    assert_correct(q3, sgd_right)
-    assert_incorrect(q3, sgd_undivided, says="4 times too far")
-    assert_incorrect(q3, sgd_keeps_grads, says="left the gradients")
-    assert_incorrect(q3, sgd_rebinds, says="did not change the parameters")
-
-    assert_correct(q4, make_train_epoch(sgd_right))
-    assert_incorrect(q4, make_train_epoch(sgd_right, reduction="mean"), says="batch-size times too little")
-    assert_incorrect(q4, make_train_epoch(sgd_keeps_grads), says="piled up")
-    summed = make_train_epoch(sgd_right)
-    assert_incorrect(q4, lambda *args: summed(*args) * 10, says="mean loss per example")
-
-    # q5 (the held-out challenge) is tested with its exercise's own tests (tests/test_exercises.py)
-
-
-# --- the autograd and concise-implementation exercise ------------------------------------------------------
-
-def test_ex04_autograd_concise_accepts_right_answers_and_explains_wrong_ones():
-    q1, q2, q3, q4, q5 = ex04_autograd_concise.QUESTIONS
-
-    def grad_by_backward(f, x):
-        z = x.clone().requires_grad_()
-        f(z).backward()
-        return z.grad
-
-    def grad_on_x_itself(f, x):
-        x.requires_grad_()
-        (g,) = torch.autograd.grad(f(x), x)
-        return g
-
-    def grad_with_graph(f, x):
-        z = x.detach().clone().requires_grad_()
-        return torch.autograd.grad(f(z), z, create_graph=True)[0]
-
-    assert_correct(q1, grad_by_backward)
-    assert_incorrect(q1, grad_on_x_itself, says="changed the tensor x")
-    assert_incorrect(q1, grad_with_graph, says="still part of a graph")
-
-    def model(softmax=False, init=True):
-        net = nn.Sequential(nn.Flatten(), nn.Linear(784, 10), *([nn.Softmax(dim=1)] if softmax else []))
-        if init:
-            with torch.no_grad():
-                net[1].weight.normal_(0, 0.01)
-                net[1].bias.zero_()
-        return net
-
-    assert_correct(q2, model)
-    assert_incorrect(q2, lambda: model(softmax=True), says="probabilities")
-    assert_incorrect(q2, lambda: model(init=False), says="standard deviation")
-
-    def linear_untransposed(W, b):
-        layer = nn.Linear(W.shape[0], W.shape[1])
-        layer.weight = nn.Parameter(W.clone())
-        layer.bias = nn.Parameter(b.clone())
-        return layer
-
-    def linear_right(W, b):
-        layer = nn.Linear(*W.shape)
-        layer.weight = nn.Parameter(W.T.clone())
-        layer.bias = nn.Parameter(b.clone())
-        return layer
-
-    assert_correct(q3, linear_right)
-    assert_incorrect(q3, linear_untransposed, says="(out_features, in_features)")
-
-    def step(net, loss_fn, optimizer, X, y, zero=True, item=True):
-        if zero:
-            optimizer.zero_grad()
-        loss = loss_fn(net(X), y)
-        loss.backward()
-        optimizer.step()
-        return loss.item() if item else loss
-
-    assert_correct(q4, step)
-    assert_incorrect(q4, lambda *a: step(*a, zero=False), says="second was not")
-    assert_incorrect(q4, lambda *a: step(*a, item=False), says="returned a tensor")
-
-    def predict(net, X, eval_mode=True, restore=True):
-        was = net.training
-        if eval_mode:
-            net.eval()
-        with torch.no_grad():
-            probs = torch.softmax(net(X), dim=1)
-        if restore:
-            net.train(was)
-        return probs
-
-    assert_correct(q5, predict)
-    assert_incorrect(q5, lambda net, X: predict(net, X, eval_mode=False), says="dropout was active")
-    assert_incorrect(q5, lambda net, X: predict(net, X, restore=False), says="left the model in evaluation mode")
 
 
 # --- the grading protocol: plain data out of the sandbox, judged by the checker in the grader -------------------
