@@ -678,6 +678,19 @@ def test_the_teachers_report_counts_questions_learners_flags_and_identical_answe
     assert "| dave | not a notebook: it is not valid JSON |" in text
 
 
+def test_sandbox_uids_come_from_the_range_the_environment_names_and_a_bad_range_is_refused(monkeypatch):
+    from grader import sandbox
+
+    monkeypatch.setenv(sandbox.UID_RANGE_ENV, "1100000000-1100005000")
+    assert all(1_100_000_000 <= sandbox.Sandbox().uid < 1_100_005_000 for _ in range(50))
+    for bad in ("5-10", "1100000000-1100000010", "1200000000-1100000000", "soon", "1100000000-4294967295"):
+        monkeypatch.setenv(sandbox.UID_RANGE_ENV, bad)
+        with pytest.raises(ValueError, match="expected LOW-HIGH"):
+            sandbox.uid_range()
+    monkeypatch.delenv(sandbox.UID_RANGE_ENV)
+    assert sandbox.uid_range() == sandbox.UID_RANGE
+
+
 def test_the_sandbox_command_shows_only_the_allow_list_and_drops_every_privilege(tmp_path):
     from grader import sandbox
 

@@ -351,8 +351,13 @@ TARGETS = [SOLUTIONS_DIR, EXERCISES_DIR / f"{EXERCISE}.ipynb", ROOT / "book" / "
            ROOT / "book" / "checks" / "catalog.json", ROOT / "book" / "__init__.py"]
 
 
+# The batch's sandboxes take uids of their own (grader.sandbox.UID_RANGE_ENV), apart from those of the gradings
+# other tests run at the same time (make test runs two workers): what is left behind is this batch's.
+BATCH_UIDS = (1_100_000_000, 1_200_000_000)
+
+
 def files_of_sandbox_uids(*roots):
-    low, high = sandbox.UID_RANGE
+    low, high = BATCH_UIDS
     found = []
     for root in roots:
         for dirpath, dirnames, filenames in os.walk(root):
@@ -366,8 +371,8 @@ def files_of_sandbox_uids(*roots):
 
 
 def sandbox_processes():
-    """Processes of the sandbox's uids (drawn from sandbox.UID_RANGE) still alive."""
-    low, high = sandbox.UID_RANGE
+    """Processes of the batch's sandbox uids (:data:`BATCH_UIDS`) still alive."""
+    low, high = BATCH_UIDS
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -413,7 +418,7 @@ def batch(tmp_path_factory):
     tmpdir = base / "grader-tmp"
     tmpdir.mkdir()
     out_csv, out_md = base / "grades.csv", base / "grades.md"
-    env = {**os.environ, "TMPDIR": str(tmpdir)}
+    env = {**os.environ, "TMPDIR": str(tmpdir), sandbox.UID_RANGE_ENV: "-".join(map(str, BATCH_UIDS))}
     done = subprocess.run([sys.executable, "-m", "grader", str(folder), "--csv", str(out_csv), "--json",
                            "--jobs", "2", "--timeout", str(TIMEOUT)], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=1500)
