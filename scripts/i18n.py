@@ -126,9 +126,6 @@ def extract_quizzes(pot_dir: Path, root: Path = ROOT) -> list[Path]:
     The quizzes are data (chapters/quizzes/*.json) that the book shows through an executed cell, so Sphinx never
     sees their texts; book/quiz/translations.py says which texts are messages and reads the translations back.
     """
-    from babel.messages.catalog import Catalog
-    from babel.messages.pofile import write_po
-
     sys.path.insert(0, str(root))
     from book.quiz import read_quiz
     from book.quiz.translations import UI_CATALOGUE, quiz_messages, ui_messages
@@ -141,16 +138,20 @@ def extract_quizzes(pot_dir: Path, root: Path = ROOT) -> list[Path]:
         raise ValueError(f"chapters/quizzes/{UI_CATALOGUE}.json would share its catalogue with the quiz's own "
                          "words (quizzes/ui.po): rename it")
     catalogues[UI_CATALOGUE] = ui_messages()
-    written = []
-    for name, messages in catalogues.items():
-        catalogue = Catalog(project=load_config(root).get("title", ""), fuzzy=False)
-        for message in messages:
-            catalogue.add(message)
-        path = folder / f"{name}.pot"
-        with open(path, "wb") as handle:
-            write_po(handle, catalogue, width=0, omit_header=False)
-        written.append(path)
-    return written
+    return [write_template(folder / f"{name}.pot", messages, root) for name, messages in catalogues.items()]
+
+
+def write_template(path: Path, messages, root: Path = ROOT) -> Path:
+    """A message template (``.pot``) at ``path`` holding ``messages``, in order, once each."""
+    from babel.messages.catalog import Catalog
+    from babel.messages.pofile import write_po
+
+    catalogue = Catalog(project=load_config(root).get("title", ""), fuzzy=False)
+    for message in messages:
+        catalogue.add(message)
+    with open(path, "wb") as handle:
+        write_po(handle, catalogue, width=0, omit_header=False)
+    return path
 
 
 def extract_exercises(pot_dir: Path, root: Path = ROOT) -> list[Path]:
@@ -160,24 +161,13 @@ def extract_exercises(pot_dir: Path, root: Path = ROOT) -> list[Path]:
     edit to one paragraph marks only that one fuzzy, and a heading is a message of its own. Code cells, fenced
     code blocks and the solutions-only cells (which the learner notebooks leave out) are not messages.
     """
-    from babel.messages.catalog import Catalog
-    from babel.messages.pofile import write_po
-
     sys.path.insert(0, str(root))
     from grader.exercise_cells import markdown_messages, read_notebook
 
     folder = Path(pot_dir) / "exercises"
     folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for notebook in sorted((root / "exercises" / "solutions").glob("*.ipynb")):
-        catalogue = Catalog(project=load_config(root).get("title", ""), fuzzy=False)
-        for message in markdown_messages(read_notebook(notebook)):
-            catalogue.add(message)
-        path = folder / f"{notebook.stem}.pot"
-        with open(path, "wb") as handle:
-            write_po(handle, catalogue, width=0, omit_header=False)
-        written.append(path)
-    return written
+    return [write_template(folder / f"{notebook.stem}.pot", markdown_messages(read_notebook(notebook)), root)
+            for notebook in sorted((root / "exercises" / "solutions").glob("*.ipynb"))]
 
 
 def update(languages=LANGUAGES, root: Path = ROOT) -> list[Path]:
