@@ -46,11 +46,12 @@ import sys
 import tempfile
 import threading
 import time
+import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from book.language import speaking, translate
+from book.language import deferred, say, speaking, translate
 from book.questions import CORRECT, INCORRECT, NOT_ATTEMPTED, STUB_MESSAGE, plain
 from grader import sandbox
 from grader.evasions import Flag, marker_lines, scan, withheld
@@ -918,23 +919,44 @@ def write_atomically(path: Path, text: str) -> None:
 
 # --- output ------------------------------------------------------------------------------------------------
 
+# The status words as the table shows them, in the notebook's language (the CSV and JSON keep the keys).
+STATUS_WORDS = {CORRECT: deferred("correct"), INCORRECT: deferred("incorrect"),
+                NOT_ATTEMPTED: deferred("not attempted")}
+
+
+def display_width(text: str) -> int:
+    """Columns ``text`` takes in a terminal: wide (CJK) characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def padded(text: str, width: int) -> str:
+    return text + " " * max(0, width - display_width(text))
+
+
 def table(g: Grade) -> str:
-    width = max(len(q.title) for q in g.questions)
-    lines = [f"Exercise {g.exercise}: {g.title}", f"  {g.file}", "",
-             f"  {'question':<{width + 4}}  {'points':>6}  {'status':<13}  message"]
-    for q in g.questions:
-        message = " ".join(plain(q.message).split())
-        lines.append(f"  {q.id:<3} {q.title:<{width}}  {f'{q.points}/{q.max_points}':>6}  {q.status:<13}  {message}")
-    lines.append("")
-    verdict = "passed" if g.passed else "NOT passed"
-    lines.append(f"  total {g.score}/{g.max_score} ({g.percent:.0f}%): {verdict} (pass mark {100 * g.pass_mark:.0f}%)"
-                 f"; graded in {g.seconds:.1f} s")
-    wrong = [q.id for q in g.questions if q.status != CORRECT]
-    if wrong:
-        first = wrong[0]
-        others = f" (the same for {', '.join(wrong[1:])})" if len(wrong) > 1 else ""
-        lines.append(f"  hints: run {first}.hint() ({first}.hint(2): a stronger one) in the notebook, "
-                     f"{first}.solution() for a model answer{others}")
-    lines += [f"  note: {n}" for n in g.notes]
-    lines += [f"  flag: {plain(f.text())}" for f in g.flags]
+    """The learner's table of one grading, in the notebook's language."""
+    with speaking(g.language):
+        statuses = {q.id: translate(STATUS_WORDS.get(q.status, q.status)) for q in g.questions}
+        width = max(display_width(q.title) for q in g.questions)
+        status_width = max(13, *(display_width(word) for word in statuses.values()))
+        lines = [say("Exercise {exercise}: {title}", exercise=g.exercise, title=g.title), f"  {g.file}", "",
+                 f"  {padded(say('question'), width + 4)}  {say('points'):>6}  "
+                 f"{padded(say('status'), status_width)}  {say('message')}"]
+        for q in g.questions:
+            message = " ".join(plain(q.message).split())
+            lines.append(f"  {q.id:<3} {padded(q.title, width)}  {f'{q.points}/{q.max_points}':>6}  "
+                         f"{padded(statuses[q.id], status_width)}  {message}")
+        lines.append("")
+        lines.append(say("  total {score}/{max_score} ({percent:.0f}%): {verdict} (pass mark {mark:.0f}%); graded in "
+                         "{seconds:.1f} s", score=g.score, max_score=g.max_score, percent=g.percent,
+                         verdict=say("passed") if g.passed else say("NOT passed"), mark=100 * g.pass_mark,
+                         seconds=g.seconds))
+        wrong = [q.id for q in g.questions if q.status != CORRECT]
+        if wrong:
+            first = wrong[0]
+            others = say(" (the same for {others})", others=", ".join(wrong[1:])) if len(wrong) > 1 else ""
+            lines.append(say("  hints: run {q}.hint() ({q}.hint(2): a stronger one) in the notebook, {q}.solution() "
+                             "for a model answer{others}", q=first, others=others))
+        lines += [f"  note: {n}" for n in g.notes]
+        lines += [f"  flag: {plain(f.text())}" for f in g.flags]
     return "\n".join(lines)

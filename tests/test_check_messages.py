@@ -25,7 +25,8 @@ from book.questions import CORRECT, INCORRECT, NOT_ATTEMPTED
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = [ROOT / "book" / "questions.py", ROOT / "book" / "replay.py",
-           *sorted((ROOT / "book" / "checks").glob("*.py"))]
+           *sorted((ROOT / "book" / "checks").glob("*.py")),
+           ROOT / "grader" / "grade.py"]  # the grader's table of one grading, in the notebook's language
 TABLE = ROOT / "book" / "checks" / "messages.zh_CN.json"
 CJK = re.compile(r"[\u4e00-\u9fff]")
 CODE_SPAN = re.compile(r"`[^`\n]+`")

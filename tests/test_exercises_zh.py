@@ -347,3 +347,19 @@ def test_a_notebook_in_a_language_without_exercises_is_refused(tmp_path, languag
     result = subprocess.run([sys.executable, "-m", "grader", str(path)], cwd=ROOT, capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 2 and complaint in result.stderr, result.stderr
+
+
+def test_the_learners_table_speaks_the_notebooks_language_and_lines_up_wide_characters():
+    """`python -m grader NOTEBOOK` prints this table: a Chinese notebook's in Chinese, its columns aligned in a
+    terminal where a Chinese character takes two columns; an English notebook's as before."""
+    from grader.grade import Grade, QuestionResult, display_width, table
+
+    questions = [QuestionResult("q1", "向量的数值稳定 softmax", 0, 2, "incorrect", "在 [1000] 上返回了 nan"),
+                 QuestionResult("q2", "A short title", 2, 2, "correct")]
+    chinese = table(Grade("01_softmax", "softmax", "s.ipynb", questions, pass_mark=0.6, language="zh_CN"))
+    assert "题目" in chinese and "错误" in chinese and "正确" in chinese and "不及格" in chinese, chinese
+    rows = [line for line in chinese.splitlines() if line.startswith("  q")]
+    assert len({display_width(row[:row.index("/")]) for row in rows}) == 1, rows  # the points column lines up
+    english = table(Grade("01_softmax", "softmax", "s.ipynb", questions, pass_mark=0.6))
+    assert "question" in english and " incorrect " in english and "NOT passed" in english, english
+    assert "题目" not in english
